@@ -1,0 +1,156 @@
+// The backward engine: one pass over the recorded graph in reverse topological order.
+//
+// 1. Count, for every node reachable from the root, how many edges point at it (iterative DFS).
+// 2. Process nodes whose count has dropped to zero (Kahn): call the backward lambda on the summed
+//    incoming gradient, undo broadcasting per input, and pass each gradient on — to the producing
+//    node (added to what it already has) or into the leaf's .grad (accumulated with +=).
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "autograd/node.h"
+#include "ops/internal.h"
+
+namespace descent {
+namespace {
+thread_local bool g_grad_enabled = true;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+namespace autograd {
+
+bool should_record(std::initializer_list<Tensor> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+namespace {
+template <class Range>
+Tensor attach(Op op, Tensor y, const Range& inputs, BackwardFn fn) {
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->backward = std::move(fn);
+  for (const Tensor& t : inputs) {
+    Edge e;
+    if (t.defined()) {
+      e.shape = t.shape();
+      const auto& impl = t.impl();
+      if (impl->grad_fn) {
+        e.node = impl->grad_fn;
+        e.need = true;
+      } else if (impl->requires_grad) {
+        e.leaf = impl;
+        e.need = true;
+      }
+    }
+    node->inputs.push_back(std::move(e));
+  }
+  y.impl()->grad_fn = std::move(node);
+  y.impl()->requires_grad = true;
+  return y;
+}
+}  // namespace
+
+Tensor record_node(Op op, Tensor y, std::initializer_list<Tensor> inputs, BackwardFn fn) {
+  return attach(op, std::move(y), inputs, std::move(fn));
+}
+Tensor record_node(Op op, Tensor y, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  return attach(op, std::move(y), inputs, std::move(fn));
+}
+
+namespace {
+void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad) {
+    leaf.grad = g.clone().impl();  // own copy: g may be shared with other edges
+  } else {
+    Tensor(leaf.grad).add_(g);
+  }
+}
+}  // namespace
+
+}  // namespace autograd
+
+void backward(const Tensor& root, const Tensor& grad) {
+  using namespace autograd;
+  if (!root.defined()) throw Error("backward(): undefined tensor");
+  if (!is_floating(root.dtype()))
+    throw Error(fmt::format("backward(): cannot differentiate a {} tensor", dtype_name(root.dtype())));
+  if (!root.requires_grad())
+    throw Error("backward(): tensor does not require grad (no input was marked requires_grad_())");
+  if (grad.shape() != root.shape())
+    throw Error(fmt::format("backward(): gradient shape {} does not match tensor shape {}", grad.shape_str(),
+                            root.shape_str()));
+  NoGradGuard no_grad;
+  Tensor g0 = grad.dtype() == root.dtype() ? grad : grad.to(root.dtype());
+  const auto& rimpl = root.impl();
+  if (!rimpl->grad_fn) {
+    accumulate_leaf(*rimpl, g0);
+    return;
+  }
+
+  // 1. dependency counts
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack{rimpl->grad_fn.get()};
+  deps[rimpl->grad_fn.get()] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->inputs) {
+      if (!e.node) continue;
+      auto [it, inserted] = deps.try_emplace(e.node.get(), 0);
+      it->second++;
+      if (inserted) stack.push_back(e.node.get());
+    }
+  }
+
+  // 2. Kahn's order
+  std::unordered_map<Node*, Tensor> pending;
+  pending[rimpl->grad_fn.get()] = g0;
+  std::vector<std::shared_ptr<Node>> ready{rimpl->grad_fn};
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.back());
+    ready.pop_back();
+    Tensor g = std::move(pending[node.get()]);
+    pending.erase(node.get());
+    if (!node->backward)
+      throw Error(fmt::format("backward(): the graph through '{}' was already used; run the forward again",
+                              op_name(node->op)));
+    Need need(node->inputs.size());
+    for (size_t i = 0; i < need.size(); ++i) need[i] = node->inputs[i].need;
+    Grads grads = node->backward(g, need);
+    node->backward = nullptr;  // frees what the lambda saved; the graph is single-use
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const Edge& e = node->inputs[i];
+      if (!e.need) {
+        if (e.node && --deps[e.node.get()] == 0) ready.push_back(e.node);
+        continue;
+      }
+      if (i >= grads.size() || !grads[i].defined())
+        throw Error(fmt::format("not implemented: {}/input {}", op_name(node->op), i));
+      Tensor gi = grads[i].shape() == e.shape ? grads[i] : ops::sum_to(grads[i], e.shape);
+      if (e.leaf) {
+        accumulate_leaf(*e.leaf, gi);
+      } else {
+        auto [it, inserted] = pending.try_emplace(e.node.get(), gi);
+        if (!inserted) it->second = ops::add_nograd(it->second, gi);
+        if (--deps[e.node.get()] == 0) ready.push_back(e.node);
+      }
+    }
+  }
+}
+
+void Tensor::backward() const {
+  if (defined() && numel() != 1)
+    throw Error(fmt::format("backward(): tensor of shape {} is not a scalar; pass an explicit gradient",
+                            shape_str()));
+  descent::backward(*this, ones(shape(), dtype()));
+}
+
+void Tensor::backward(const Tensor& grad) const { descent::backward(*this, grad); }
+
+}  // namespace descent
