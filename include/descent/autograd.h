@@ -24,8 +24,7 @@ enum class Op : uint16_t {
   Sigmoid, Tanh, Relu, LeakyRelu, Elu, Gelu, Selu, Softplus,
   Matmul, Linear, Sum, SumDim, MaxAll, MaxDim,
   Reshape, Transpose, IndexSelect, Concat, Cast, Clone,
-  Softmax, LogSoftmax, CrossEntropy, NllLoss, BceWithLogits,
-  Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm, DropoutMask,
+  Softmax, LogSoftmax, CrossEntropy, NllLoss,
   Count
 };
 

@@ -1,0 +1,233 @@
+// descent/nn.h — modules: layers with parameters, composed into networks.
+//
+// A Module owns named parameters (trainable leaves) and buffers (state saved with the weights,
+// e.g. batch-norm running statistics) and child modules. Names follow PyTorch's state_dict, so
+// a `Sequential` of Linear/ReLU/Linear has parameters "0.weight", "0.bias", "2.weight", "2.bias"
+// and Linear's weight is [out, in]: weights move between descent and torch.nn without renaming.
+//
+//   auto net = std::make_shared<descent::nn::Sequential>();
+//   net->push_back(std::make_shared<descent::nn::Linear>(784, 256));
+//   net->push_back(std::make_shared<descent::nn::ReLU>());
+//   net->push_back(std::make_shared<descent::nn::Linear>(256, 10));
+//   descent::Tensor logits = (*net)(x);          // x: [N, 784]
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "descent/config.h"
+#include "descent/ops.h"
+#include "descent/tensor.h"
+
+namespace descent::nn {
+
+/// (name, tensor) pairs in registration order.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+/// Base of every layer and network.
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// Computes the output for a batch.
+  virtual Tensor forward(const Tensor& x) = 0;
+  /// Same as forward.
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// Type as in torch.nn ("Linear", "ReLU", ...).
+  virtual std::string type_name() const = 0;
+  /// One-line description with the layer's arguments.
+  virtual std::string describe() const { return type_name(); }
+  /// Per-sample output shape for a per-sample input shape; throws when the shapes do not chain.
+  virtual Shape output_shape(const Shape& input) const { return input; }
+
+  /// All trainable parameters, depth-first.
+  std::vector<Tensor> parameters() const;
+  /// Parameters with PyTorch state_dict names ("0.weight").
+  NamedTensors named_parameters() const;
+  /// Buffers with PyTorch state_dict names ("1.running_mean").
+  NamedTensors named_buffers() const;
+  /// Parameters and buffers together, in PyTorch's state_dict order.
+  NamedTensors state_dict() const;
+  /// Direct children with their names.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+  /// Training mode on/off (dropout, batch norm), recursively.
+  void train(bool on = true);
+  /// Evaluation mode.
+  void eval() { train(false); }
+  /// True in training mode.
+  bool is_training() const { return training_; }
+  /// Clears every parameter's gradient.
+  void zero_grad();
+  /// Converts parameters and buffers to a dtype (keeps requires_grad).
+  void to(DType dtype);
+
+ protected:
+  /// Registers a parameter stored in a member field (the field stays the handle users see).
+  void register_parameter(const std::string& name, Tensor* field);
+  /// Registers a buffer stored in a member field.
+  void register_buffer(const std::string& name, Tensor* field);
+  /// Registers a child module.
+  void register_module(const std::string& name, std::shared_ptr<Module> child);
+  /// Hook for modules whose behaviour depends on the mode.
+  virtual void on_mode_change(bool /*training*/) {}
+
+ private:
+  void collect(const std::string& prefix, NamedTensors& out, bool params, bool buffers) const;
+  std::vector<std::pair<std::string, Tensor*>> params_;
+  std::vector<std::pair<std::string, Tensor*>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+/// Options of Linear.
+struct LinearOptions {
+  bool bias = true;            ///< learnable bias
+  DType dtype = DType::F32;    ///< parameter dtype
+  uint64_t seed = 0;           ///< seed of torch's default init (kaiming_uniform a=√5)
+};
+
+/// y = x W^T + b with W [out, in], b [out]; default init as torch.nn.Linear.
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, const LinearOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Linear"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+  Tensor weight;  ///< [out, in]
+  Tensor bias;    ///< [out] or undefined
+
+ private:
+  int64_t in_, out_;
+};
+
+/// Runs children in order; children are named "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  /// Appends a module.
+  void push_back(std::shared_ptr<Module> m);
+  /// Number of modules.
+  size_t size() const { return children().size(); }
+  /// The i-th module.
+  std::shared_ptr<Module> at(size_t i) const { return children().at(i).second; }
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sequential"; }
+  Shape output_shape(const Shape& input) const override;
+};
+
+/// Flattens every dim after the batch dim.
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::flatten(x, 1); }
+  std::string type_name() const override { return "Flatten"; }
+  Shape output_shape(const Shape& input) const override;
+};
+
+/// Identity (placeholder layer).
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  std::string type_name() const override { return "Identity"; }
+};
+
+/// max(x, 0).
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::relu(x); }
+  std::string type_name() const override { return "ReLU"; }
+};
+/// Logistic sigmoid.
+class Sigmoid : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::sigmoid(x); }
+  std::string type_name() const override { return "Sigmoid"; }
+};
+/// tanh.
+class Tanh : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::tanh(x); }
+  std::string type_name() const override { return "Tanh"; }
+};
+/// Leaky ReLU with a negative slope.
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : slope_(negative_slope) {}
+  Tensor forward(const Tensor& x) override { return ops::leaky_relu(x, slope_); }
+  std::string type_name() const override { return "LeakyReLU"; }
+  double negative_slope() const { return slope_; }
+
+ private:
+  double slope_;
+};
+/// ELU with alpha.
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1.0) : alpha_(alpha) {}
+  Tensor forward(const Tensor& x) override { return ops::elu(x, alpha_); }
+  std::string type_name() const override { return "ELU"; }
+  double alpha() const { return alpha_; }
+
+ private:
+  double alpha_;
+};
+/// GELU (erf form).
+class GELU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::gelu(x); }
+  std::string type_name() const override { return "GELU"; }
+};
+/// SELU.
+class SELU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::selu(x); }
+  std::string type_name() const override { return "SELU"; }
+};
+/// Softplus with beta and threshold.
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1.0, double threshold = 20.0) : beta_(beta), threshold_(threshold) {}
+  Tensor forward(const Tensor& x) override { return ops::softplus(x, beta_, threshold_); }
+  std::string type_name() const override { return "Softplus"; }
+
+ private:
+  double beta_, threshold_;
+};
+/// Softmax over a dim.
+class Softmax : public Module {
+ public:
+  explicit Softmax(int64_t dim = -1) : dim_(dim) {}
+  Tensor forward(const Tensor& x) override { return ops::softmax(x, dim_); }
+  std::string type_name() const override { return "Softmax"; }
+
+ private:
+  int64_t dim_;
+};
+/// Log-softmax over a dim.
+class LogSoftmax : public Module {
+ public:
+  explicit LogSoftmax(int64_t dim = -1) : dim_(dim) {}
+  Tensor forward(const Tensor& x) override { return ops::log_softmax(x, dim_); }
+  std::string type_name() const override { return "LogSoftmax"; }
+
+ private:
+  int64_t dim_;
+};
+
+/// Builds one layer from its config table for a per-sample input shape (`type` as torch.nn,
+/// lower-case: "linear", "relu", "conv2d", ...); throws naming the layer for unknown types or keys.
+std::shared_ptr<Module> make_layer(const Args& spec, const Shape& input_shape, DType dtype, Generator& gen,
+                                   const std::string& default_init);
+/// Builds the [model] section: a Sequential whose output shapes chain from input_shape.
+std::shared_ptr<Sequential> build_model(const ModelConfig& model, DType dtype, uint64_t seed);
+/// Prints each layer, its output shape and parameter count (torchsummary style).
+std::string summary(const Sequential& model, const Shape& input_shape);
+
+}  // namespace descent::nn

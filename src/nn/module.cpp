@@ -1,0 +1,91 @@
+#include <fmt/format.h>
+
+#include "descent/nn.h"
+
+namespace descent::nn {
+
+void Module::register_parameter(const std::string& name, Tensor* field) { params_.emplace_back(name, field); }
+void Module::register_buffer(const std::string& name, Tensor* field) { buffers_.emplace_back(name, field); }
+void Module::register_module(const std::string& name, std::shared_ptr<Module> child) {
+  if (!child) throw Error(fmt::format("register_module: '{}' is null", name));
+  child->train(training_);
+  children_.emplace_back(name, std::move(child));
+}
+
+void Module::collect(const std::string& prefix, NamedTensors& out, bool params, bool buffers) const {
+  // PyTorch's state_dict order: own parameters, own buffers, then children in order.
+  if (params)
+    for (const auto& [name, field] : params_)
+      if (field->defined()) out.emplace_back(prefix + name, *field);
+  if (buffers)
+    for (const auto& [name, field] : buffers_)
+      if (field->defined()) out.emplace_back(prefix + name, *field);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out, params, buffers);
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", out, true, false);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", out, false, true);
+  return out;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out;
+  collect("", out, true, true);
+  return out;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  on_mode_change(on);
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.set_grad(Tensor());
+}
+
+void Module::to(DType dtype) {
+  for (auto& [n, field] : params_)
+    if (field->defined() && field->dtype() != dtype) *field = field->detach().to(dtype).requires_grad_();
+  for (auto& [n, field] : buffers_)
+    if (field->defined() && is_floating(field->dtype()) && field->dtype() != dtype) *field = field->to(dtype);
+  for (auto& [n, c] : children_) c->to(dtype);
+}
+
+// ---- Sequential / Flatten ---------------------------------------------------------------------
+void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(size()), std::move(m)); }
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [name, m] : children()) h = m->forward(h);
+  return h;
+}
+
+Shape Sequential::output_shape(const Shape& input) const {
+  Shape s = input;
+  for (const auto& [name, m] : children()) {
+    try {
+      s = m->output_shape(s);
+    } catch (const Error& e) {
+      throw Error(fmt::format("layer {} ({}): {}", name, m->describe(), e.what()));
+    }
+  }
+  return s;
+}
+
+Shape Flatten::output_shape(const Shape& input) const { return {shape_numel(input)}; }
+
+}  // namespace descent::nn
