@@ -235,7 +235,12 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DTyp
   dispatch_float(dtype, "uniform", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = t.data<T>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(low + (high - low) * gen.uniform());
+    const T lo = static_cast<T>(low), hi = static_cast<T>(high);
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+      // Rounding to T can reach `high` for u close to 1; keep the documented [low, high).
+      const T v = static_cast<T>(low + (high - low) * gen.uniform());
+      p[i] = v < hi ? v : std::nextafter(hi, lo);
+    }
   });
   return t;
 }
