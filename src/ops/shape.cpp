@@ -2,6 +2,7 @@
 // dtype casts and copies — and the Tensor members that forward to them.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops/internal.h"
@@ -23,7 +24,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     }
   }
   if (infer >= 0 && known != 0 && x.numel() % known == 0) s[infer] = x.numel() / known;
-  if (shape_numel(s) != x.numel())
+  // A -1 left uninferred or another negative extent is this reshape's error, not shape_numel's.
+  const bool valid = std::all_of(s.begin(), s.end(), [](int64_t e) { return e >= 0; });
+  if (!valid || shape_numel(s) != x.numel())
     throw Error(fmt::format("reshape: cannot view {} ({} elements) as {}", x.shape_str(), x.numel(), shape_str(shape)));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = x.impl()->storage;
