@@ -1,0 +1,13 @@
+// The subcommands of the `descent` CLI: each file cli/<command>.cpp registers one.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace descent::cli {
+
+/// `descent train CONFIG [--set k=v ...] [--out DIR]`.
+void register_train(CLI::App& app);
+
+/// Runs `body`, mapping descent::Error to "error: ..." and exit code 2, anything else to 1.
+int guarded(const std::function<int()>& body);
+
+}  // namespace descent::cli

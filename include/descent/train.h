@@ -1,0 +1,104 @@
+// descent/train.h — the training loop behind `descent train`, usable from C++.
+//
+// A Trainer builds data, model, loss and optimizer from a Config, then runs epochs: shuffled
+// minibatches, forward, loss, backward, optimizer step; after each epoch it evaluates on the
+// validation and test sets (in eval mode, without recording a graph) and appends one JSON line to
+// `metrics.jsonl` in the run folder. Callbacks see every step and epoch.
+//
+// metrics.jsonl keys (one object per epoch; tools rely on these names):
+//   epoch, step, lr, train_loss, train_acc, test_loss, test_acc, val_loss, val_acc (when a
+//   validation split is set), seconds (training time of the epoch, evaluation excluded),
+//   samples_per_s.
+//
+//   descent::Config cfg = descent::load_config("examples/fashion_mlp.toml");
+//   descent::train::Trainer trainer(cfg, {.run_dir = "runs/demo"});
+//   descent::train::EpochMetrics last = trainer.fit();
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "descent/config.h"
+#include "descent/data.h"
+#include "descent/loss.h"
+#include "descent/nn.h"
+#include "descent/optim.h"
+
+namespace descent::train {
+
+/// What one epoch produced (NaN where a set is absent).
+struct EpochMetrics {
+  int64_t epoch = 0;            ///< 1-based epoch number
+  int64_t step = 0;             ///< optimizer steps so far
+  double lr = 0.0;              ///< learning rate at the end of the epoch
+  double train_loss = 0.0;      ///< mean training loss over the epoch's batches (sample-weighted)
+  double train_acc = 0.0;       ///< training accuracy of the epoch (classification)
+  double val_loss = 0.0, val_acc = 0.0;    ///< validation metrics (when a split is set)
+  double test_loss = 0.0, test_acc = 0.0;  ///< test metrics (when a test set exists)
+  bool has_val = false;         ///< validation metrics are present
+  bool has_test = false;        ///< test metrics are present
+  double seconds = 0.0;         ///< training time of the epoch, evaluation excluded
+  double samples_per_s = 0.0;   ///< training samples per second
+};
+
+/// Loss and accuracy of a model over a loader.
+struct EvalResult {
+  double loss = 0.0;  ///< sample-weighted mean loss
+  double acc = 0.0;   ///< fraction of argmax == label (classification)
+  int64_t count = 0;  ///< samples seen
+};
+
+/// Evaluates in eval mode without recording a graph; restores the previous mode.
+EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader);
+
+/// Fraction of rows of `output` [N, C] whose argmax equals `target` [N] (int64).
+double accuracy(const Tensor& output, const Tensor& target);
+
+/// Observers of the loop (progress, health monitor, checkpoints, tuning reports).
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  /// After each optimizer step, with the batch loss and the lr used.
+  virtual void on_step(int64_t /*step*/, double /*loss*/, double /*lr*/) {}
+  /// After each epoch's evaluation; return false to stop training.
+  virtual bool on_epoch(const EpochMetrics& /*m*/) { return true; }
+};
+
+/// Options of a Trainer beyond the config.
+struct TrainerOptions {
+  std::string run_dir;                 ///< run folder ("" = no files written)
+  bool progress = true;                ///< progress bar / lines on stdout
+  std::vector<std::string> command_line;  ///< recorded in manifest.json
+};
+
+/// Builds everything from a Config and trains.
+class Trainer {
+ public:
+  /// Validates the whole config and loads the data; writes nothing yet.
+  Trainer(const Config& config, const TrainerOptions& options = {});
+  ~Trainer();
+  /// Runs all epochs (or until max_steps / a callback stops); returns the last epoch's metrics.
+  EpochMetrics fit();
+  /// Adds an observer.
+  void add_callback(std::shared_ptr<Callback> cb);
+  /// The model being trained.
+  nn::Sequential& model();
+  /// The optimizer.
+  optim::Optimizer& optimizer();
+  /// Every epoch's metrics so far.
+  const std::vector<EpochMetrics>& history() const;
+  /// The run folder.
+  const std::string& run_dir() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Default run folder: runs/<config name>-<YYYYmmdd-HHMMSS>.
+std::string default_run_dir(const Config& config);
+
+}  // namespace descent::train

@@ -1,0 +1,254 @@
+// The training loop. Everything is validated and loaded in the constructor; the run folder is
+// created only when fit() starts, so a bad config or data file leaves no folder behind.
+#include "descent/train.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "descent/autograd.h"
+#include "train/progress.h"
+#include "train/run_folder.h"
+
+#ifndef DESCENT_VERSION
+#define DESCENT_VERSION "0.0.0"
+#endif
+
+namespace descent::train {
+
+double accuracy(const Tensor& output, const Tensor& target) {
+  if (target.dtype() != DType::I64 || output.dim() != 2 || target.dim() != 1 || output.size(0) != target.size(0)) return NAN;
+  Tensor pred = ops::argmax(output, 1);
+  const int64_t* p = pred.data<int64_t>();
+  const int64_t* t = target.data<int64_t>();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < target.numel(); ++i) correct += p[i] == t[i];
+  return target.numel() ? static_cast<double>(correct) / static_cast<double>(target.numel()) : 0.0;
+}
+
+EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader) {
+  bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  EvalResult r;
+  double loss_sum = 0.0, correct = 0.0;
+  loader.start_epoch(0);
+  data::Batch b;
+  while (loader.next(b)) {
+    Tensor out = model(b.x);
+    const auto n = b.x.size(0);
+    loss_sum += loss(out, b.y).item() * static_cast<double>(n);
+    correct += accuracy(out, b.y) * static_cast<double>(n);
+    r.count += n;
+  }
+  model.train(was_training);
+  if (r.count > 0) {
+    r.loss = loss_sum / static_cast<double>(r.count);
+    r.acc = correct / static_cast<double>(r.count);
+  }
+  return r;
+}
+
+std::string default_run_dir(const Config& cfg) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return fmt::format("runs/{}-{}", cfg.name.empty() ? "run" : cfg.name, buf);
+}
+
+namespace {
+
+data::DataOptions data_options(const Config& cfg) {
+  const DataConfig& d = cfg.data;
+  data::DataOptions o;
+  o.name = d.name;
+  o.format = d.format;
+  o.train_images = d.train_images;
+  o.train_labels = d.train_labels;
+  o.test_images = d.test_images;
+  o.test_labels = d.test_labels;
+  o.val_fraction = d.validation_split;
+  o.stratify = d.stratify;
+  o.seed = cfg.train.seed;
+  d.extra.finish();
+  return o;
+}
+
+nlohmann::json metrics_json(const EpochMetrics& m) {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json j = {{"epoch", m.epoch},       {"step", m.step},           {"lr", num(m.lr)},
+                      {"train_loss", num(m.train_loss)}, {"train_acc", num(m.train_acc)}};
+  if (m.has_val) j["val_loss"] = num(m.val_loss), j["val_acc"] = num(m.val_acc);
+  if (m.has_test) j["test_loss"] = num(m.test_loss), j["test_acc"] = num(m.test_acc);
+  j["seconds"] = m.seconds;
+  j["samples_per_s"] = m.samples_per_s;
+  return j;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  Config cfg;
+  TrainerOptions opts;
+  data::PreparedData data;
+  std::unique_ptr<data::Loader> train_loader, val_loader, test_loader;
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<loss::Loss> loss;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::vector<std::shared_ptr<Callback>> callbacks;
+  std::vector<EpochMetrics> history;
+  RunFolder folder;
+  int64_t threads = 1;
+};
+
+Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.cfg = cfg;
+  s.opts = opts;
+  s.threads = cfg.train.threads > 0 ? cfg.train.threads : omp_get_num_procs();
+  omp_set_num_threads(static_cast<int>(s.threads));
+
+  s.model = nn::build_model(cfg.model, cfg.train.dtype, cfg.train.seed);
+  s.loss = loss::make_loss(cfg.loss);
+  s.optimizer = optim::make_optimizer(cfg.optimizer, *s.model);
+  cfg.train.extra.finish();
+  for (const auto& [name, args] : cfg.sections) args.finish();
+
+  s.data = data::prepare(data_options(cfg));
+  const Shape& sample = s.data.train.sample_shape;
+  bool flatten = false;
+  if (sample != cfg.model.input_shape) {
+    if (cfg.model.input_shape.size() == 1 && shape_numel(sample) == cfg.model.input_shape[0]) {
+      flatten = true;
+    } else {
+      throw Error(fmt::format("{}: [model] input_shape {} does not match the data's sample shape {}", cfg.source,
+                              shape_str(cfg.model.input_shape), shape_str(sample)));
+    }
+  }
+  if (s.loss->classification() && s.data.train.num_classes > 0) {
+    Shape out = s.model->output_shape(cfg.model.input_shape);
+    if (out.size() != 1 || out[0] != s.data.train.num_classes)
+      throw Error(fmt::format("{}: the model outputs {} per sample but the data has {} classes (set the last layer's "
+                              "out_features = {})", cfg.source, shape_str(out), s.data.train.num_classes,
+                              s.data.train.num_classes));
+  }
+  const int64_t n_train = static_cast<int64_t>(s.data.train_indices.size());
+  data::LoaderOptions lo{.batch_size = cfg.train.full_batch ? n_train : cfg.train.batch_size,
+                         .shuffle = cfg.train.shuffle,
+                         .seed = cfg.train.seed,
+                         .drop_last = false,
+                         .dtype = cfg.train.dtype,
+                         .flatten = flatten};
+  s.train_loader = std::make_unique<data::Loader>(s.data.train, lo, s.data.train_indices);
+  data::LoaderOptions eo = lo;
+  eo.shuffle = false;
+  eo.batch_size = 1000;
+  if (!s.data.val_indices.empty()) s.val_loader = std::make_unique<data::Loader>(s.data.train, eo, s.data.val_indices);
+  if (s.data.test.size() > 0) s.test_loader = std::make_unique<data::Loader>(s.data.test, eo, s.data.test_indices);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::add_callback(std::shared_ptr<Callback> cb) { impl_->callbacks.push_back(std::move(cb)); }
+nn::Sequential& Trainer::model() { return *impl_->model; }
+optim::Optimizer& Trainer::optimizer() { return *impl_->optimizer; }
+const std::vector<EpochMetrics>& Trainer::history() const { return impl_->history; }
+const std::string& Trainer::run_dir() const { return impl_->folder.dir(); }
+
+EpochMetrics Trainer::fit() {
+  Impl& s = *impl_;
+  const Config& cfg = s.cfg;
+  omp_set_num_threads(static_cast<int>(s.threads));
+  if (!s.opts.run_dir.empty()) s.folder = RunFolder(s.opts.run_dir);
+  nlohmann::json manifest = {{"descent_version", DESCENT_VERSION},
+                             {"command_line", s.opts.command_line},
+                             {"config", cfg.source},
+                             {"seed", cfg.train.seed},
+                             {"threads", s.threads},
+                             {"dtype", dtype_name(cfg.train.dtype)},
+                             {"start_time", utc_now()},
+                             {"status", "running"}};
+  s.folder.write_file("config.toml", cfg.resolved_toml);
+  s.folder.write_manifest(manifest);
+
+  Progress progress(s.opts.progress && cfg.train.progress, stdout_is_tty());
+  EpochMetrics last;
+  int64_t step = 0;
+  bool stop = false;
+  try {
+    for (int64_t epoch = 1; epoch <= cfg.train.epochs && !stop; ++epoch) {
+      s.model->train();
+      s.train_loader->start_epoch(epoch - 1);
+      progress.begin_epoch(epoch, cfg.train.epochs, s.train_loader->num_samples());
+      double loss_sum = 0.0, correct = 0.0;
+      int64_t seen = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      data::Batch b;
+      while (s.train_loader->next(b)) {
+        Tensor out = (*s.model)(b.x);
+        Tensor l = (*s.loss)(out, b.y);
+        s.optimizer->zero_grad();
+        l.backward();
+        s.optimizer->step();
+        ++step;
+        const int64_t n = b.x.size(0);
+        const double lv = l.item();
+        loss_sum += lv * static_cast<double>(n);
+        if (s.loss->classification()) correct += accuracy(out, b.y) * static_cast<double>(n);
+        seen += n;
+        progress.update(seen, loss_sum / static_cast<double>(seen));
+        for (auto& cb : s.callbacks) cb->on_step(step, lv, s.optimizer->lr());
+        if (cfg.train.log_every > 0 && step % cfg.train.log_every == 0)
+          s.folder.append_jsonl("steps.jsonl", {{"step", step}, {"lr", s.optimizer->lr()}, {"loss", lv}});
+        if (cfg.train.max_steps > 0 && step >= cfg.train.max_steps) {
+          stop = true;
+          break;
+        }
+      }
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      EpochMetrics m;
+      m.epoch = epoch;
+      m.step = step;
+      m.lr = s.optimizer->lr();
+      m.train_loss = seen ? loss_sum / static_cast<double>(seen) : NAN;
+      m.train_acc = s.loss->classification() && seen ? correct / static_cast<double>(seen) : NAN;
+      m.seconds = secs;
+      m.samples_per_s = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
+      if (s.val_loader) {
+        EvalResult r = evaluate(*s.model, *s.loss, *s.val_loader);
+        m.has_val = true, m.val_loss = r.loss, m.val_acc = s.loss->classification() ? r.acc : NAN;
+      }
+      if (s.test_loader) {
+        EvalResult r = evaluate(*s.model, *s.loss, *s.test_loader);
+        m.has_test = true, m.test_loss = r.loss, m.test_acc = s.loss->classification() ? r.acc : NAN;
+      }
+      s.history.push_back(m);
+      last = m;
+      s.folder.append_jsonl("metrics.jsonl", metrics_json(m));
+      std::string line = fmt::format("epoch {}/{}  loss {:.4f}  acc {:.4f}", epoch, cfg.train.epochs, m.train_loss, m.train_acc);
+      if (m.has_val) line += fmt::format("  val_loss {:.4f}  val_acc {:.4f}", m.val_loss, m.val_acc);
+      if (m.has_test) line += fmt::format("  test_loss {:.4f}  test_acc {:.4f}", m.test_loss, m.test_acc);
+      line += fmt::format("  {:.1f}s  {:.0f} samples/s", m.seconds, m.samples_per_s);
+      progress.end_epoch(line);
+      for (auto& cb : s.callbacks) stop = !cb->on_epoch(m) || stop;
+    }
+  } catch (const std::exception& e) {
+    manifest["status"] = "failed";
+    manifest["error"] = e.what();
+    manifest["end_time"] = utc_now();
+    s.folder.write_manifest(manifest);
+    throw;
+  }
+  manifest["status"] = "completed";
+  manifest["end_time"] = utc_now();
+  manifest["steps"] = step;
+  s.folder.write_manifest(manifest);
+  return last;
+}
+
+}  // namespace descent::train
