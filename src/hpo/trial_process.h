@@ -1,0 +1,46 @@
+// hpo/trial_process.h — one trial as a child process in its own process group (internal).
+#pragma once
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace descent::hpo {
+
+/// How a trial process ended.
+struct ExitStatus {
+  int code = 0;          ///< exit code, or the signal number when `signaled`
+  bool signaled = false;  ///< ended by a signal
+  /// "exit code 3" or "killed by signal 9".
+  std::string describe() const;
+};
+
+/// A running child. Its own process group lets a stop reach the trainer's children too; on
+/// Linux it also dies with the driver (PR_SET_PDEATHSIG), so a crashed study leaves no orphans.
+class TrialProcess {
+ public:
+  /// Starts `argv` with stdout and stderr appended to the given files and `env` added to the
+  /// environment. Throws descent::Error when the program cannot be run.
+  TrialProcess(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
+               const std::filesystem::path& stderr_file, const std::vector<std::pair<std::string, std::string>>& env);
+  /// Kills (SIGKILL) and reaps a process still running.
+  ~TrialProcess();
+  TrialProcess(const TrialProcess&) = delete;
+  TrialProcess& operator=(const TrialProcess&) = delete;
+
+  /// The exit status once the process ended (reaped), else nullopt. Never blocks.
+  std::optional<ExitStatus> poll();
+  /// Sends `signal` to the whole process group.
+  void signal(int signal);
+  /// Process id (= process group id).
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<ExitStatus> status_;
+};
+
+}  // namespace descent::hpo
