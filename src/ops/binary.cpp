@@ -28,8 +28,9 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* what) {
 }
 
 int64_t norm_dim(int64_t dim, int64_t ndim, const char* what) {
-  int64_t d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= std::max<int64_t>(ndim, 1))
+  const int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor takes dim 0 or -1, as in torch
+  int64_t d = dim < 0 ? dim + n : dim;
+  if (d < 0 || d >= n)
     throw Error(fmt::format("{}: dim {} out of range for {} dims", what, dim, ndim));
   return d;
 }
