@@ -52,17 +52,17 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   const int64_t nd = x.dim();
   int64_t a = norm_dim(dim0, nd, "transpose"), b = norm_dim(dim1, nd, "transpose");
   Shape s = x.shape();
-  std::swap(s[a], s[b]);
+  if (a != b) std::swap(s[a], s[b]);  // a == b (also dim 0 of a 0-d tensor) is a copy
   Tensor y = empty(s, x.dtype());
   // Source strides, permuted into the output's dim order.
   std::vector<int64_t> st(nd, 1);
   for (int64_t i = nd - 2; i >= 0; --i) st[i] = st[i + 1] * x.size(i + 1);
-  std::swap(st[a], st[b]);
+  if (a != b) std::swap(st[a], st[b]);
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* p = static_cast<const T*>(x.raw_data());
     T* q = static_cast<T*>(y.raw_data());
-    if (nd == 2) {
+    if (nd == 2 && a != b) {
       const int64_t r = s[0], c = s[1];
       for (int64_t i = 0; i < r; ++i)
         for (int64_t j = 0; j < c; ++j) q[i * c + j] = p[j * r + i];
