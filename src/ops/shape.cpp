@@ -114,6 +114,7 @@ Tensor index_select(const Tensor& x, const Tensor& index) {
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   if (xs.empty()) throw Error("concat: no tensors");
   const Shape& s0 = xs[0].shape();
+  if (s0.empty()) throw Error("concat: zero-dim tensors cannot be concatenated");
   int64_t d = norm_dim(dim, xs[0].dim(), "concat");
   Shape out = s0;
   out[d] = 0;
