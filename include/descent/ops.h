@@ -148,7 +148,7 @@ enum class Reduction { Mean, Sum, None };
 struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;  ///< weighted mean as torch when weights are given
   double label_smoothing = 0.0;           ///< in [0, 1)
-  Tensor weight;                          ///< per-class weights [C] (optional)
+  Tensor weight{};                        ///< per-class weights [C] (optional)
 };
 /// Fused log_softmax + NLL on logits [N, C] and int64 targets [N]; stable for |logits| ~ 1e4.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt = {});
