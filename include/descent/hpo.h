@@ -89,7 +89,7 @@ bool is_active(const ParamSpec& spec, const Params& params);
 /// True when `value` lies in the domain of `spec` (bounds, step lattice, choices).
 bool contains(const ParamSpec& spec, const Value& value);
 
-/// The value as a TOML literal for `--set` ("0.001", "64", "true"; strings bare: "sgd").
+/// The value for display and CSV: a TOML literal ("0.001", "2.0", "64", "true"), strings bare.
 std::string format_value(const Value& value);
 
 /// The value as JSON text (strings quoted), for CSV/HTML/storage.

@@ -46,6 +46,12 @@ std::string pruner_name(const PrunerConfig& config) {
   return kNames[config.index()];
 }
 
+// `--set key=value` reads the value as TOML (a bare word falls back to a string): strings are
+// quoted so that a choice like "true" or "1e3" stays a string.
+std::string set_literal(const Value& value) {
+  return std::holds_alternative<std::string>(value) ? to_json(value) : format_value(value);
+}
+
 std::string study_key(const Study& study) {
   return fmt::format("{}|{}|{}", signature(study.space), study.metric,
                      study.direction == Direction::Minimize ? "minimize" : "maximize");
@@ -202,7 +208,7 @@ std::vector<std::string> Driver::command_for(const Trial& t, const std::filesyst
   argv.push_back(base_.string());
   for (const auto& [k, v] : t.params) {
     argv.push_back("--set");
-    argv.push_back(fmt::format("{}={}", k, format_value(v)));
+    argv.push_back(fmt::format("{}={}", k, set_literal(v)));
   }
   argv.push_back("--out");
   argv.push_back(dir.string());

@@ -15,7 +15,7 @@ while [ $# -gt 0 ]; do
     --set)
       case "$2" in
         x=*) x=${2#x=} ;;
-        mode=*) mode=${2#mode=} ;;
+        mode=*) mode=${2#mode=}; mode=${mode#\"}; mode=${mode%\"} ;;  # strings come quoted
         epochs=*) epochs=${2#epochs=} ;;
         *) echo "fake_trainer: unknown key in --set $2" >&2; exit 2 ;;
       esac
