@@ -192,6 +192,7 @@ const BadStudy kBadStudies[] = {
     {"trials_string", "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = \"10\"\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
      "trials"},
     {"negative_timeout", "timeout = -5\n", "timeout"},
+    {"bad_name", "name = \"a/b\"\n", "name"},
     {"base_and_command", "command = [\"prog\"]\n", "command"},
     {"base_wrong_type", "!base = 3\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
      "base"},
@@ -1021,19 +1022,22 @@ TEST(HpoDriver, TimeBudgetStopsLaunching) {
   EXPECT_LT(seconds, 2.0);
 }
 
-TEST(HpoDriver, MissingTrainerFailsEachTrialWithAMessage) {
+TEST(HpoDriver, MissingTrainerStopsTheStudyWithTheReason) {
   TempDir dir;
-  const hpo::Study study = fake_study("", "trials = 2\nsampler = \"random\"");
+  const hpo::Study study = fake_study("", "trials = 3\nsampler = \"random\"");
   hpo::RunOptions options = fake_options(dir.path());
   options.trainer = {(dir.path() / "no-such-descent").string(), "train"};
-  const hpo::StudyResult r = hpo::run_study(study, options);
-  ASSERT_EQ(r.trials.size(), 2u);
-  for (const auto& t : r.trials) {
-    EXPECT_EQ(t.state, TrialState::Failed);
-    EXPECT_NE(t.message.find("cannot run"), std::string::npos) << t.message;
+  try {
+    hpo::run_study(study, options);
+    FAIL() << "a trainer that cannot run must stop the study";
+  } catch (const descent::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot run"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no-such-descent"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(r.best);
-  EXPECT_FALSE(fs::exists(dir.path() / "best.toml"));
+  const auto trials = hpo::load_trials(dir.path());
+  ASSERT_EQ(trials.size(), 1u);  // one attempt, recorded, not three
+  EXPECT_EQ(trials[0].state, TrialState::Failed);
+  EXPECT_NE(trials[0].message.find("No such file"), std::string::npos) << trials[0].message;
 }
 
 TEST(HpoDriver, ExternalProgramWithIntermediateValuesAndTimeout) {

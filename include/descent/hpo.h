@@ -63,11 +63,11 @@ struct Condition {
 /// One dimension of the search space.
 struct ParamSpec {
   std::string name = {};                   ///< config key, e.g. "optimizer.lr"
-  ParamKind kind = ParamKind::Uniform;  ///< distribution
-  double low = 0;                     ///< lower bound (Uniform, LogUniform, Int), inclusive
-  double high = 0;                    ///< upper bound (Uniform, LogUniform, Int), inclusive
-  double step = 0;                    ///< lattice step: Int (default 1), Uniform (0 = continuous)
-  bool log = false;                   ///< Int only: sample in log space
+  ParamKind kind = ParamKind::Uniform;     ///< distribution
+  double low = 0;                          ///< lower bound (Uniform, LogUniform, Int), inclusive
+  double high = 0;                         ///< upper bound (Uniform, LogUniform, Int), inclusive
+  double step = 0;                         ///< lattice step: Int (default 1), Uniform (0 = continuous)
+  bool log = false;                        ///< Int only: sample in log space
   std::vector<Value> choices = {};         ///< Categorical only
   std::vector<Condition> conditions = {};  ///< all must hold for the parameter to be sampled
 };
@@ -115,23 +115,23 @@ enum class Direction { Minimize, Maximize };
 
 /// Everything known about one trial.
 struct Trial {
-  int number = 0;                        ///< 0-based, in order of creation
-  TrialState state = TrialState::Waiting;  ///< where it is in its life cycle
-  Params params = {};                         ///< the sampled values
-  std::optional<double> value = {};           ///< objective of a complete trial
-  std::map<int, double> intermediate = {};    ///< step (epoch) -> metric; NaN when not finite
-  std::vector<double> rungs = {};             ///< ASHA: value recorded at rung 0, 1, ...
-  std::string message = {};                   ///< why it was pruned or failed
-  double started = 0;                    ///< Unix time the process started; 0 = never
-  double finished = 0;                   ///< Unix time it ended; 0 = not yet
-  std::optional<int> requeued_as = {};        ///< an interrupted trial re-run under this number
+  int number = 0;                           ///< 0-based, in order of creation
+  TrialState state = TrialState::Waiting;   ///< where it is in its life cycle
+  Params params = {};                       ///< the sampled values
+  std::optional<double> value = {};         ///< objective of a complete trial
+  std::map<int, double> intermediate = {};  ///< step (epoch) -> metric; NaN when not finite
+  std::vector<double> rungs = {};           ///< ASHA: value recorded at rung 0, 1, ...
+  std::string message = {};                 ///< why it was pruned or failed
+  double started = 0;                       ///< Unix time the process started; 0 = never
+  double finished = 0;                      ///< Unix time it ended; 0 = not yet
+  std::optional<int> requeued_as = {};      ///< an interrupted trial re-run under this number
   /// The last reported step, if any.
   std::optional<int> last_step() const;
 };
 
 /// What samplers and pruners see of a study.
 struct History {
-  std::span<const Trial> trials = {};          ///< every trial so far, any state
+  std::span<const Trial> trials = {};         ///< every trial so far, any state
   Direction direction = Direction::Minimize;  ///< of the objective
 };
 
@@ -296,7 +296,7 @@ class HyperbandPruner : public Pruner {
   HyperbandOptions options_;
   std::vector<int> budgets_;
   std::vector<AshaPruner> brackets_;
-  mutable std::vector<int> assigned_;       // bracket of trial 0, 1, ... (cache of bracket_of)
+  mutable std::vector<int> assigned_;      // bracket of trial 0, 1, ... (cache of bracket_of)
   mutable std::vector<long long> credit_;  // round-robin state after assigned_
 };
 
@@ -312,24 +312,52 @@ struct NoPruning {};
 /// Which pruner a study uses, with its options.
 using PrunerConfig = std::variant<NoPruning, MedianOptions, AshaOptions, HyperbandOptions>;
 
-/// A parsed study file (see docs/CONFIG.md, section "Study files").
+// A study file (TOML). Unknown keys, wrong types and bad ranges are errors naming the field.
+//
+//   name = "fashion_mlp"            # optional; default: the file's stem; names runs/<name>
+//   base = "fashion_mlp.toml"       # descent config, relative to this file; or an inline
+//                                   # [base] table; or instead `command = ["prog", "{x}"]`
+//   metric = "val_acc"              # key of metrics.jsonl (not needed with `command`)
+//   direction = "maximize"          # required: "minimize" or "maximize"
+//   trials = 64                     # budget: trials and/or timeout (seconds); a grid may omit both
+//   timeout = 3600
+//   trial_timeout = 600             # optional: a trial running longer fails
+//   threads_per_trial = 1           # optional: OMP_NUM_THREADS of a trial; sets the default --jobs
+//   seed = 0
+//   sampler = "tpe"                 # "grid" | "random" | "tpe", or a table with type + options:
+//                                   # grid: points; tpe: n_startup_trials, n_ei_candidates,
+//                                   # gamma, prior_weight
+//   pruner = { type = "asha", reduction_factor = 3 }   # "none" | "median" | "asha" | "hyperband"
+//                                   # median: n_startup_trials, n_warmup_steps, interval_steps,
+//                                   # n_min_trials, percentile; asha: min_resource,
+//                                   # reduction_factor, min_early_stopping_rate, bootstrap_count;
+//                                   # hyperband: min_resource, max_resource (required),
+//                                   # reduction_factor, bootstrap_count
+//   [space]                         # names are config keys; [space.optimizer] lr = {...} works too
+//   "optimizer.lr" = { type = "loguniform", low = 1e-3, high = 1.0 }
+//   "optimizer.type" = { type = "categorical", choices = ["sgd", "adam"] }
+//   "optimizer.momentum" = { type = "uniform", low = 0.5, high = 0.99, step = 0.01,
+//                            condition = { "optimizer.type" = "sgd" } }   # or = ["sgd", ...]
+//   "train.batch_size" = { type = "int", low = 16, high = 512, log = true }  # or step = 16
+
+/// A parsed study file.
 struct Study {
-  std::string name = {};                       ///< default: the file's stem
-  std::filesystem::path file = {};             ///< where it was read from (for messages)
-  std::filesystem::path base = {};             ///< base training config, resolved; empty if inline
-  std::string base_inline = {};                ///< inline base config as TOML text, if given
-  std::string text = {};                       ///< the study file's text (kept in study.db)
-  std::vector<std::string> command = {};       ///< external program template, instead of base
-  std::string metric = {};                     ///< key in metrics.jsonl (descent trials)
+  std::string name = {};                      ///< default: the file's stem
+  std::filesystem::path file = {};            ///< where it was read from (for messages)
+  std::filesystem::path base = {};            ///< base training config, resolved; empty if inline
+  std::string base_inline = {};               ///< inline base config as TOML text, if given
+  std::string text = {};                      ///< the study file's text (kept in study.db)
+  std::vector<std::string> command = {};      ///< external program template, instead of base
+  std::string metric = {};                    ///< key in metrics.jsonl (descent trials)
   Direction direction = Direction::Minimize;  ///< of the metric
-  int trials = 0;                         ///< budget in trials; 0 = only the time budget
-  double timeout = 0;                     ///< budget in seconds; 0 = only the trial budget
-  double trial_timeout = 0;               ///< seconds before a trial is killed; 0 = never
-  int threads_per_trial = 0;              ///< OMP_NUM_THREADS of each trial; 0 = inherit
-  std::uint64_t seed = 0;                 ///< seeds the sampler
-  SamplerConfig sampler = TpeOptions{};   ///< how parameters are proposed
-  PrunerConfig pruner = NoPruning{};      ///< how trials are stopped early
-  SearchSpace space = {};                      ///< what is searched
+  int trials = 0;                             ///< budget in trials; 0 = only the time budget
+  double timeout = 0;                         ///< budget in seconds; 0 = only the trial budget
+  double trial_timeout = 0;                   ///< seconds before a trial is killed; 0 = never
+  int threads_per_trial = 0;                  ///< OMP_NUM_THREADS of each trial; 0 = inherit
+  std::uint64_t seed = 0;                     ///< seeds the sampler
+  SamplerConfig sampler = TpeOptions{};       ///< how parameters are proposed
+  PrunerConfig pruner = NoPruning{};          ///< how trials are stopped early
+  SearchSpace space = {};                     ///< what is searched
 };
 
 /// Reads and validates a study file; throws descent::Error naming the file and field.
@@ -349,7 +377,7 @@ struct RunOptions {
   std::filesystem::path out = "runs/study";  ///< study folder: study.db, trials/, reports
   int jobs = 1;                              ///< trials run at the same time
   bool resume = false;                       ///< continue the study in `out`
-  std::vector<std::string> trainer = {};          ///< trial command prefix; empty = {self, "train"}
+  std::vector<std::string> trainer = {};     ///< trial command prefix; empty = {self, "train"}
   double kill_grace = 2.0;                   ///< seconds between SIGTERM and SIGKILL
   double poll_interval = 0.01;               ///< seconds between looks at the trials' output
   std::ostream* log = nullptr;               ///< live table; nullptr = silent
@@ -360,7 +388,7 @@ struct RunOptions {
 struct StudyResult {
   std::vector<Trial> trials = {};  ///< every trial, by number
   std::optional<int> best = {};    ///< index into `trials` of the best complete trial
-  bool interrupted = false;   ///< stopped by RunOptions::stop; resume to continue
+  bool interrupted = false;        ///< stopped by RunOptions::stop; resume to continue
 };
 
 /// Runs (or resumes) a study to its budget, writing OUT/study.db, OUT/trials/NNNN/,

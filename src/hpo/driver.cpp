@@ -253,12 +253,14 @@ void Driver::launch() {
   try {
     a->process = std::make_unique<TrialProcess>(command_for(t, dir), dir / "stdout.log", dir / "stderr.log", env);
   } catch (const Error& e) {
+    // The program cannot be started: every other trial would fail the same way, so the study
+    // stops here with the reason (the trial stays recorded as failed).
     t.state = TrialState::Failed;
     t.message = e.what();
     t.finished = now_unix();
     storage_->update_trial(t);
     log_trial(t);
-    return;
+    throw;
   }
   active_.push_back(std::move(a));
 }

@@ -308,7 +308,10 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
   s.file = file;
   s.text = text;
   s.name = r.string("name").value_or(file.stem().string());
-  if (s.name.empty()) r.fail("name", "must not be empty");
+  if (r.node("name") && (s.name.empty() || s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                            std::string::npos))
+    r.fail("name", fmt::format("must be letters, digits, '.', '_' or '-' (it names the study folder), got \"{}\"", s.name));
+  if (s.name.empty()) s.name = "study";
 
   if (const toml::node* base = r.node("base")) {
     if (base->is_string()) {
