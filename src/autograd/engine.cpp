@@ -63,6 +63,22 @@ Tensor record_node(Op op, Tensor y, const std::vector<Tensor>& inputs, BackwardF
   return attach(op, std::move(y), inputs, std::move(fn));
 }
 
+Node::~Node() {
+  // Producers whose last owner is this node (or a node released below) are moved onto a local
+  // stack, so each one is destroyed with its own inputs already taken: recursion depth 1.
+  std::vector<std::shared_ptr<Node>> doomed;
+  auto take_inputs = [&doomed](std::vector<Edge>& edges) {
+    for (Edge& e : edges)
+      if (e.node && e.node.use_count() == 1) doomed.push_back(std::move(e.node));
+  };
+  take_inputs(inputs);
+  while (!doomed.empty()) {
+    std::shared_ptr<Node> n = std::move(doomed.back());
+    doomed.pop_back();
+    take_inputs(n->inputs);
+  }
+}
+
 namespace {
 void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {

@@ -33,6 +33,13 @@ struct Node {
   Op op = Op::Count;
   std::vector<Edge> inputs;
   BackwardFn backward;                 // released after use (graph is single-use)
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Releases the chain of producers this node alone keeps alive iteratively: the default
+  /// destructor would recurse once per node and overflow the stack on long graphs.
+  ~Node();
 };
 
 /// Attaches a node to y when grad mode is on and some input requires grad; returns y.
