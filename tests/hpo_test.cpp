@@ -450,6 +450,24 @@ TEST(HpoSampler, TpeCountsPrunedTrialsAsWorseThanComplete) {
   EXPECT_LT(mean, 0.35);
 }
 
+TEST(HpoSampler, TpeRanksTrialsThatEndedNonFiniteLast) {
+  // No complete trial. Pruned at step 1 with 0.5 at x = 0.9; stopped as diverged at step 2 (NaN)
+  // at x = 0.1. Going further would rank the diverged ones first; their NaN must rank them last,
+  // so the "good" set is x = 0.9.
+  const hpo::SearchSpace s{.params = {{.name = "x", .kind = ParamKind::Uniform, .low = 0, .high = 1}}};
+  std::vector<hpo::Trial> trials;
+  for (int i = 0; i < 20; ++i) {
+    const bool diverged = i % 2 == 0;
+    trials.push_back(hpo::Trial{.number = i, .state = TrialState::Pruned, .params = {{"x", diverged ? 0.1 : 0.9}},
+                                .intermediate = diverged ? std::map<int, double>{{1, 0.4}, {2, NAN}}
+                                                         : std::map<int, double>{{1, 0.5}}});
+  }
+  hpo::TpeSampler sampler({.seed = 2});
+  double mean = 0;
+  for (int n = 20; n < 40; ++n) mean += std::get<double>(sampler.sample(s, {.trials = trials}, n)->at("x")) / 20;
+  EXPECT_GT(mean, 0.65);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pruners on hand-built tables
 
@@ -769,6 +787,7 @@ Outcome outcome_of(const hpo::StudyResult& r) {
 
 TEST(HpoDriver, PrunesAndKillsEarlyReproducibly) {
   TempDir dir;
+  ScopedEnv slow("FAKE_SLEEP", "0.05");  // a prune at rung 4 must land before epochs 5 and 6
   hpo::Study study = fake_study("", "sampler = { type = \"grid\", points = 5 }\n"
                                     "pruner = { type = \"asha\", min_resource = 1, reduction_factor = 2 }");
   std::ostringstream log;
@@ -887,6 +906,8 @@ TEST(HpoDriver, HealthAndNonFiniteLossStopTheTrialAtOnce) {
         << t.message;
     EXPECT_FALSE(fs::exists(trial_dir / "done"));
     EXPECT_LT(count_lines(trial_dir / "metrics.jsonl"), 6);
+    ASSERT_EQ(t.intermediate.size(), 2u);
+    EXPECT_TRUE(std::isnan(t.intermediate.at(2)));  // recorded as non-finite, whatever val_loss said
   }
 }
 
@@ -898,15 +919,13 @@ TEST(HpoDriver, TrialIgnoringSigtermIsKilledAfterTheGrace) {
                                       "sampler = { type = \"grid\", points = 2 }");
   hpo::RunOptions options = fake_options(dir.path());
   options.kill_grace = 0.15;
-  const auto start = std::chrono::steady_clock::now();
   const hpo::StudyResult r = hpo::run_study(study, options);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(r.trials.size(), 2u);
   for (const auto& t : r.trials) {
     EXPECT_EQ(t.state, TrialState::Pruned);
+    // SIGTERM is ignored, so only the SIGKILL after the grace keeps it from its 6 epochs.
     EXPECT_LT(count_lines(dir.path() / "trials" / fmt::format("{:04d}", t.number) / "metrics.jsonl"), 6);
   }
-  EXPECT_LT(seconds, 2 * 6 * 0.1) << "trials ran to the end instead of being killed";
 }
 
 TEST(HpoDriver, TwoJobsRunTrialsConcurrently) {
@@ -1018,8 +1037,8 @@ TEST(HpoDriver, TimeBudgetStopsLaunching) {
   const hpo::StudyResult r = hpo::run_study(study, fake_options(dir.path()));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GE(r.trials.size(), 1u);
-  EXPECT_LE(r.trials.size(), 2u);
-  EXPECT_LT(seconds, 2.0);
+  EXPECT_LE(r.trials.size(), 2u);  // launched before 0.4 s: at most trial 0 and trial 1
+  EXPECT_LT(seconds, 5.0);
 }
 
 TEST(HpoDriver, MissingTrainerStopsTheStudyWithTheReason) {

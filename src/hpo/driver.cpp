@@ -281,8 +281,16 @@ void Driver::handle_line(Active& a, const std::string& line) {
   const LineReport r = external() ? parse_program_line(line) : parse_metrics_line(line, study_.metric, a.lines);
   if (!r.error.empty()) return stop(a, TrialState::Failed, r.error);
   if (r.objective) a.objective = r.objective;
+  if (!r.stop.empty()) {
+    // A dead or diverged trial reports NaN at the step it stopped: samplers rank it last, not
+    // by whatever its metric still said.
+    if (r.step) {
+      trials_[static_cast<std::size_t>(a.number)].intermediate[*r.step] = NAN;
+      storage_->add_intermediate(a.number, *r.step, NAN);
+    }
+    return stop(a, TrialState::Pruned, r.stop);
+  }
   if (r.step && r.value) record(a, *r.step, *r.value);
-  if (!r.stop.empty() && !a.stopping) stop(a, TrialState::Pruned, r.stop);
 }
 
 void Driver::stop(Active& a, TrialState outcome, std::string message, bool requeue) {

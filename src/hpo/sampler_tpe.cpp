@@ -1,7 +1,8 @@
 // hpo/sampler_tpe.cpp — Tree-structured Parzen Estimator (Bergstra et al. 2011).
 //
 // Per parameter, over the finished trials in which it was active: rank them (complete ones by
-// value; pruned ones after, those that got further first), call the best gamma-fraction "good",
+// value; pruned ones after, those that got further first; those that ended non-finite last),
+// call the best gamma-fraction "good",
 // fit l(x) to the good and g(x) to the rest, draw candidates from l and keep the one with the
 // largest l(x) / g(x) (the expected-improvement maximizer under TPE's model).
 #include <algorithm>
@@ -37,7 +38,8 @@ std::tuple<int, double, double> rank_of(const Trial& t, Direction direction) {
   const double inf = std::numeric_limits<double>::infinity();
   if (t.state == TrialState::Complete) return {0, 0.0, sign * *t.value};
   const auto& [step, value] = *t.intermediate.rbegin();
-  return {1, -static_cast<double>(step), std::isfinite(value) ? sign * value : inf};
+  if (!std::isfinite(value)) return {2, 0.0, inf};  // stopped as dead/diverged: worst of all
+  return {1, -static_cast<double>(step), sign * value};
 }
 
 }  // namespace

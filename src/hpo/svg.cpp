@@ -41,16 +41,22 @@ void SvgPlot::fit(double x, double y) {
   x0_ = std::min(x0_, x), x1_ = std::max(x1_, x), y0_ = std::min(y0_, y), y1_ = std::max(y1_, y);
 }
 
+namespace {
+// Position of v in [lo, hi] as a fraction, with a 5 % margin so that marks clear the frame; a
+// single value sits in the middle.
+double fraction(double v, double lo, double hi) {
+  if (!(hi > lo)) return 0.5;
+  const double pad = 0.05 * (hi - lo);
+  return (v - lo + pad) / (hi - lo + 2 * pad);
+}
+}  // namespace
+
 double SvgPlot::sx(double x) const {
   if (log_x_) x = std::log10(x);
-  const double span = x1_ > x0_ ? x1_ - x0_ : 1.0;
-  return kLeft + (x - x0_ + (x1_ > x0_ ? 0 : 0.5)) / span * (kWidth - kLeft - kRight);
+  return kLeft + fraction(x, x0_, x1_) * (kWidth - kLeft - kRight);
 }
 
-double SvgPlot::sy(double y) const {
-  const double span = y1_ > y0_ ? y1_ - y0_ : 1.0;
-  return kHeight - kBottom - (y - y0_ + (y1_ > y0_ ? 0 : 0.5)) / span * (kHeight - kTop - kBottom);
-}
+double SvgPlot::sy(double y) const { return kHeight - kBottom - fraction(y, y0_, y1_) * (kHeight - kTop - kBottom); }
 
 void SvgPlot::dot(double x, double y, std::string_view color, std::string_view title) {
   if (!std::isfinite(x) || !std::isfinite(y) || (log_x_ && x <= 0)) return;
