@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -1027,6 +1028,40 @@ TEST(HpoDriver, ResumeAfterAKillRerunsNothingThatFinished) {
   int complete_count = 0;
   for (const auto& t : r.trials) complete_count += t.state == TrialState::Complete;
   EXPECT_EQ(complete_count, 5);
+}
+
+TEST(HpoDriver, StopFlagKillsRunningTrialsAndRequeuesThem) {
+  TempDir dir;
+  ScopedEnv slow("FAKE_SLEEP", "0.1");  // a trial takes >= 0.6 s
+  const hpo::Study study = fake_study("", "trials = 4\nsampler = \"random\"");
+  std::atomic<bool> stop{false};
+  hpo::RunOptions options = fake_options(dir.path(), 2);
+  options.stop = &stop;
+  std::thread ctrl_c([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    stop = true;
+  });
+  const hpo::StudyResult r = hpo::run_study(study, options);
+  ctrl_c.join();
+  EXPECT_TRUE(r.interrupted);
+  ASSERT_EQ(r.trials.size(), 4u);  // 2 interrupted + their 2 re-queued copies
+  for (int i : {0, 1}) {
+    const hpo::Trial& t = r.trials[static_cast<std::size_t>(i)];
+    EXPECT_EQ(t.state, TrialState::Failed);
+    EXPECT_EQ(t.message, "interrupted");
+    ASSERT_TRUE(t.requeued_as);
+    EXPECT_EQ(r.trials[static_cast<std::size_t>(*t.requeued_as)].state, TrialState::Waiting);
+    EXPECT_EQ(r.trials[static_cast<std::size_t>(*t.requeued_as)].params, t.params);
+    EXPECT_LT(count_lines(dir.path() / "trials" / fmt::format("{:04d}", i) / "metrics.jsonl"), 6);
+  }
+  options.stop = nullptr;
+  options.resume = true;
+  const hpo::StudyResult resumed = hpo::run_study(study, options);
+  EXPECT_FALSE(resumed.interrupted);
+  int complete_count = 0;
+  for (const auto& t : resumed.trials) complete_count += t.state == TrialState::Complete;
+  EXPECT_EQ(complete_count, 4);  // the 2 re-queued + 2 new: the budget counts what ran to an end
+  EXPECT_EQ(resumed.trials.size(), 6u);
 }
 
 TEST(HpoDriver, TimeBudgetStopsLaunching) {
