@@ -75,8 +75,8 @@ void register_tune(CLI::App& app) {
       }
       hpo::RunOptions run;
       run.out = !opts->out.empty() ? std::filesystem::path(opts->out)
-                : from_folder       ? std::filesystem::path(opts->study)
-                                    : std::filesystem::path("runs") / study.name;
+                : from_folder      ? std::filesystem::path(opts->study)
+                                   : std::filesystem::path("runs") / study.name;
       run.resume = opts->resume;
       run.jobs = opts->jobs;
       if (run.jobs == 0) {

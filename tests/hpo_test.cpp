@@ -5,6 +5,8 @@
 // - a pruning rule: a hand-built table in the Median*/Asha* tests with the decision worked out
 //   by hand in a comment, or a case in scripts/hpo_optuna_reference.py (regenerate the JSON);
 // - driver behaviour: a mode of tests/data/hpo/fake_trainer.sh and a Driver* test around it.
+#include "descent/hpo.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -23,7 +25,6 @@
 #include <thread>
 
 #include "descent/error.h"
-#include "descent/hpo.h"
 #include "hpo/storage.h"
 #include "hpo/trial_output.h"
 
@@ -55,7 +56,8 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / fmt::format("descent_hpo_{}_{}_{}", info->test_suite_name(), info->name(), getpid());
+    path_ = fs::temp_directory_path() /
+            fmt::format("descent_hpo_{}_{}_{}", info->test_suite_name(), info->name(), getpid());
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -67,7 +69,10 @@ class TempDir {
 };
 
 hpo::Trial complete(int number, double value, std::map<int, double> curve = {}, hpo::Params params = {}) {
-  return hpo::Trial{.number = number, .state = TrialState::Complete, .params = std::move(params), .value = value,
+  return hpo::Trial{.number = number,
+                    .state = TrialState::Complete,
+                    .params = std::move(params),
+                    .value = value,
                     .intermediate = std::move(curve)};
 }
 
@@ -75,12 +80,17 @@ hpo::SearchSpace every_kind_space() {
   hpo::SearchSpace s{.params = {
                          {.name = "opt", .kind = ParamKind::Categorical, .choices = {"sgd", "adam"}},
                          {.name = "lr", .kind = ParamKind::LogUniform, .low = 1e-4, .high = 1.0},
-                         {.name = "momentum", .kind = ParamKind::Uniform, .low = 0.5, .high = 0.99,
+                         {.name = "momentum",
+                          .kind = ParamKind::Uniform,
+                          .low = 0.5,
+                          .high = 0.99,
                           .conditions = {{.param = "opt", .values = {"sgd"}}}},
                          {.name = "wd", .kind = ParamKind::Uniform, .low = 0.0, .high = 0.01, .step = 0.0025},
                          {.name = "width", .kind = ParamKind::Int, .low = 8, .high = 64, .step = 8},
                          {.name = "batch", .kind = ParamKind::Int, .low = 1, .high = 1024, .step = 1, .log = true},
-                         {.name = "nesterov", .kind = ParamKind::Categorical, .choices = {true, false},
+                         {.name = "nesterov",
+                          .kind = ParamKind::Categorical,
+                          .choices = {true, false},
                           .conditions = {{.param = "opt", .values = {"sgd"}}}},
                      }};
   hpo::validate(s);
@@ -146,7 +156,8 @@ constexpr const char* kSpace = "[space]\nx = { type = \"uniform\", low = 0.0, hi
 
 const BadStudy kBadStudies[] = {
     {"unknown_top_key", "tirals = 3\n", "tirals"},
-    {"unknown_param_key", "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, hihg = 2.0 }\n", "space.\"x\".hihg"},
+    {"unknown_param_key", "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, hihg = 2.0 }\n",
+     "space.\"x\".hihg"},
     {"unknown_type", "[space]\nx = { type = \"normal\", low = 0.0, high = 1.0 }\n", "space.\"x\".type"},
     {"missing_type", "[space]\nx = { low = 0.0, high = 1.0 }\n", "space.\"x\".type"},
     {"low_not_number", "[space]\nx = { type = \"uniform\", low = \"a\", high = 1.0 }\n", "space.\"x\".low"},
@@ -162,9 +173,11 @@ const BadStudy kBadStudies[] = {
     {"no_choices", "[space]\nx = { type = \"categorical\", choices = [] }\n", "space.\"x\".choices"},
     {"mixed_choices", "[space]\nx = { type = \"categorical\", choices = [1, \"a\"] }\n", "space.\"x\".choices"},
     {"duplicate_choice", "[space]\nx = { type = \"categorical\", choices = [1, 1] }\n", "space.\"x\".choices"},
-    {"choices_on_uniform", "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, choices = [1] }\n", "space.\"x\".choices"},
+    {"choices_on_uniform", "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, choices = [1] }\n",
+     "space.\"x\".choices"},
     {"condition_unknown_param",
-     "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, condition = { opt = \"sgd\" } }\n", "space.\"x\".condition"},
+     "[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0, condition = { opt = \"sgd\" } }\n",
+     "space.\"x\".condition"},
     {"condition_bad_value",
      "[space]\nopt = { type = \"categorical\", choices = [\"sgd\", \"adam\"] }\n"
      "x = { type = \"uniform\", low = 0.0, high = 1.0, condition = { opt = \"rmsprop\" } }\n",
@@ -180,22 +193,35 @@ const BadStudy kBadStudies[] = {
     {"param_not_table", "[space]\nx = 3\n", "space.\"x\""},
     {"empty_space", "[space]\n", "[space]"},
     {"no_space", "!base = \"base.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 3\n", "space"},
-    {"no_direction", "!base = \"base.toml\"\nmetric = \"m\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"no_direction",
+     "!base = \"base.toml\"\nmetric = \"m\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
      "direction"},
-    {"bad_direction", "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"up\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"bad_direction",
+     "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"up\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = "
+     "0.0, high = 1.0 }\n",
      "direction"},
-    {"no_metric", "!base = \"b.toml\"\ndirection = \"minimize\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"no_metric",
+     "!base = \"b.toml\"\ndirection = \"minimize\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = "
+     "1.0 }\n",
      "metric"},
-    {"no_budget", "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"no_budget",
+     "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\n[space]\nx = { type = \"uniform\", low = 0.0, high "
+     "= 1.0 }\n",
      "trials"},
-    {"trials_zero", "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 0\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"trials_zero",
+     "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 0\n[space]\nx = { type = \"uniform\", low "
+     "= 0.0, high = 1.0 }\n",
      "trials"},
-    {"trials_string", "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = \"10\"\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"trials_string",
+     "!base = \"b.toml\"\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = \"10\"\n[space]\nx = { type = "
+     "\"uniform\", low = 0.0, high = 1.0 }\n",
      "trials"},
     {"negative_timeout", "timeout = -5\n", "timeout"},
     {"bad_name", "name = \"a/b\"\n", "name"},
     {"base_and_command", "command = [\"prog\"]\n", "command"},
-    {"base_wrong_type", "!base = 3\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n",
+    {"base_wrong_type",
+     "!base = 3\nmetric = \"m\"\ndirection = \"minimize\"\ntrials = 3\n[space]\nx = { type = \"uniform\", low = 0.0, "
+     "high = 1.0 }\n",
      "base"},
     {"unknown_sampler", "sampler = \"cmaes\"\n", "sampler"},
     {"sampler_bad_option", "sampler = { type = \"random\", n_startup_trials = 3 }\n", "sampler.n_startup_trials"},
@@ -205,7 +231,8 @@ const BadStudy kBadStudies[] = {
     {"asha_eta_one", "pruner = { type = \"asha\", reduction_factor = 1 }\n", "pruner.reduction_factor"},
     {"asha_unknown_option", "pruner = { type = \"asha\", max_resource = 9 }\n", "pruner.max_resource"},
     {"hyperband_no_max", "pruner = { type = \"hyperband\" }\n", "pruner.max_resource"},
-    {"hyperband_max_le_min", "pruner = { type = \"hyperband\", min_resource = 3, max_resource = 3 }\n", "pruner.max_resource"},
+    {"hyperband_max_le_min", "pruner = { type = \"hyperband\", min_resource = 3, max_resource = 3 }\n",
+     "pruner.max_resource"},
     {"median_bad_percentile", "pruner = { type = \"median\", percentile = 120 }\n", "pruner.percentile"},
     {"median_interval_zero", "pruner = { type = \"median\", interval_steps = 0 }\n", "pruner.interval_steps"},
 };
@@ -248,15 +275,18 @@ TEST(HpoStudyFile, SyntaxErrorAndMissingFileNameTheFile) {
 
 TEST(HpoStudyFile, InlineBaseAndCommandForms) {
   const hpo::Study inl = hpo::parse_study(
-      "metric = \"val_loss\"\ndirection = \"minimize\"\ntrials = 2\n[base.train]\nepochs = 3\n" + std::string(kSpace), "s.toml");
+      "metric = \"val_loss\"\ndirection = \"minimize\"\ntrials = 2\n[base.train]\nepochs = 3\n" + std::string(kSpace),
+      "s.toml");
   EXPECT_TRUE(inl.base.empty());
   EXPECT_NE(inl.base_inline.find("epochs = 3"), std::string::npos);
   const hpo::Study cmd = hpo::parse_study(
-      "command = [\"./prog\", \"--x\", \"{x}\"]\ndirection = \"minimize\"\ntimeout = 5\n" + std::string(kSpace), "s.toml");
+      "command = [\"./prog\", \"--x\", \"{x}\"]\ndirection = \"minimize\"\ntimeout = 5\n" + std::string(kSpace),
+      "s.toml");
   EXPECT_EQ(cmd.command, (std::vector<std::string>{"./prog", "--x", "{x}"}));
   EXPECT_EQ(cmd.timeout, 5.0);
   const hpo::Study grid = hpo::parse_study(  // a grid needs no budget: it ends when visited
-      "command = [\"p\"]\ndirection = \"minimize\"\nsampler = { type = \"grid\", points = 3 }\n" + std::string(kSpace), "s.toml");
+      "command = [\"p\"]\ndirection = \"minimize\"\nsampler = { type = \"grid\", points = 3 }\n" + std::string(kSpace),
+      "s.toml");
   EXPECT_EQ(std::get<hpo::GridOptions>(grid.sampler).points, 3);
 }
 
@@ -325,10 +355,10 @@ TEST(HpoSampler, RandomRespectsBoundsStepsLogsAndConditions) {
       }
     }
     sgd += std::get<std::string>(p.at("opt")) == "sgd";
-    below_geo_mean_lr += std::get<double>(p.at("lr")) < 1e-2;                  // sqrt(1e-4 * 1)
+    below_geo_mean_lr += std::get<double>(p.at("lr")) < 1e-2;  // sqrt(1e-4 * 1)
     below_geo_mean_batch += std::get<std::int64_t>(p.at("batch")) < 32;
     const double wd = std::get<double>(p.at("wd"));
-    ASSERT_NEAR(wd / 0.0025, std::round(wd / 0.0025), 1e-9);                   // on the lattice
+    ASSERT_NEAR(wd / 0.0025, std::round(wd / 0.0025), 1e-9);  // on the lattice
   }
   // Log scale: half of the lr draws below the geometric mean (a linear draw: ~1 %). A log int
   // is drawn in log space over [low - 0.5, high + 0.5] and rounded: P(batch <= 31) =
@@ -350,7 +380,10 @@ TEST(HpoSampler, RandomDrawsIntEndpointsWithTheirShare) {
 TEST(HpoSampler, GridVisitsEveryPointOnceAndBranchesOnConditions) {
   const hpo::SearchSpace s{.params = {
                                {.name = "opt", .kind = ParamKind::Categorical, .choices = {"sgd", "adam"}},
-                               {.name = "m", .kind = ParamKind::Uniform, .low = 0.0, .high = 1.0,
+                               {.name = "m",
+                                .kind = ParamKind::Uniform,
+                                .low = 0.0,
+                                .high = 1.0,
                                 .conditions = {{.param = "opt", .values = {"sgd"}}}},
                                {.name = "lr", .kind = ParamKind::LogUniform, .low = 1e-3, .high = 1e-1},
                                {.name = "k", .kind = ParamKind::Int, .low = 2, .high = 6, .step = 2},
@@ -377,7 +410,7 @@ TEST(HpoSampler, GridVisitsEveryPointOnceAndBranchesOnConditions) {
     EXPECT_EQ(*p, grid[static_cast<std::size_t>(n)]);
     trials.push_back(complete(n, 0, {}, *p));
   }
-  EXPECT_FALSE(sampler.sample(s, {.trials = trials}, 36));  // exhausted
+  EXPECT_FALSE(sampler.sample(s, {.trials = trials}, 36));              // exhausted
   EXPECT_NE(hpo::GridSampler({.seed = 2, .points = 3}).grid(s), grid);  // the order is seeded
 }
 
@@ -443,8 +476,8 @@ TEST(HpoSampler, TpeCountsPrunedTrialsAsWorseThanComplete) {
   std::vector<hpo::Trial> trials;
   for (int i = 0; i < 10; ++i) trials.push_back(complete(i, i / 10.0, {}, {{"x", i / 10.0}}));
   for (int i = 10; i < 20; ++i)
-    trials.push_back(hpo::Trial{.number = i, .state = TrialState::Pruned, .params = {{"x", 0.95}},
-                                .intermediate = {{1, -100.0}}});
+    trials.push_back(
+        hpo::Trial{.number = i, .state = TrialState::Pruned, .params = {{"x", 0.95}}, .intermediate = {{1, -100.0}}});
   hpo::TpeSampler sampler({.seed = 1});
   double mean = 0;
   for (int n = 20; n < 40; ++n) mean += std::get<double>(sampler.sample(s, {.trials = trials}, n)->at("x")) / 20;
@@ -459,9 +492,11 @@ TEST(HpoSampler, TpeRanksTrialsThatEndedNonFiniteLast) {
   std::vector<hpo::Trial> trials;
   for (int i = 0; i < 20; ++i) {
     const bool diverged = i % 2 == 0;
-    trials.push_back(hpo::Trial{.number = i, .state = TrialState::Pruned, .params = {{"x", diverged ? 0.1 : 0.9}},
-                                .intermediate = diverged ? std::map<int, double>{{1, 0.4}, {2, NAN}}
-                                                         : std::map<int, double>{{1, 0.5}}});
+    trials.push_back(hpo::Trial{
+        .number = i,
+        .state = TrialState::Pruned,
+        .params = {{"x", diverged ? 0.1 : 0.9}},
+        .intermediate = diverged ? std::map<int, double>{{1, 0.4}, {2, NAN}} : std::map<int, double>{{1, 0.5}}});
   }
   hpo::TpeSampler sampler({.seed = 2});
   double mean = 0;
@@ -595,12 +630,14 @@ TEST(HpoHyperbandPruner, BracketsSharesAndIsolation) {
   // Isolation: a bracket-0 trial competes only with bracket-0 trials.
   int a = -1, b = -1;
   for (int n = 0; n < 20 && (a < 0 || b < 0); ++n) {
-    if (pruner.bracket_of(n) == 0 && a < 0) a = n;
-    else if (pruner.bracket_of(n) == 1 && b < 0) b = n;
+    if (pruner.bracket_of(n) == 0 && a < 0)
+      a = n;
+    else if (pruner.bracket_of(n) == 1 && b < 0)
+      b = n;
   }
   std::vector<hpo::Trial> trials = {hpo::Trial{.number = b, .rungs = {0.0}}};  // excellent, other bracket
   hpo::Trial t = running(a, {{1, 1.0}});
-  EXPECT_FALSE(pruner.should_prune(t, {.trials = trials}));  // alone in its bracket: promoted
+  EXPECT_FALSE(pruner.should_prune(t, {.trials = trials}));              // alone in its bracket: promoted
   trials.push_back(hpo::Trial{.number = a + 100 * 17, .rungs = {0.5}});  // same bracket (period 17), better
   ASSERT_EQ(pruner.bracket_of(a + 100 * 17), 0);
   hpo::Trial t2 = running(a, {{1, 1.0}});
@@ -615,15 +652,17 @@ TEST(HpoPruner, AgreesWithOptunaOnScriptedCurves) {
     const auto& o = c["options"];
     std::unique_ptr<hpo::Pruner> pruner;
     if (c["pruner"] == "MedianPruner")
-      pruner = std::make_unique<hpo::MedianPruner>(hpo::MedianOptions{.n_startup_trials = o.value("n_startup_trials", 5),
-                                                                      .n_warmup_steps = o.value("n_warmup_steps", 0),
-                                                                      .interval_steps = o.value("interval_steps", 1),
-                                                                      .n_min_trials = o.value("n_min_trials", 1)});
+      pruner =
+          std::make_unique<hpo::MedianPruner>(hpo::MedianOptions{.n_startup_trials = o.value("n_startup_trials", 5),
+                                                                 .n_warmup_steps = o.value("n_warmup_steps", 0),
+                                                                 .interval_steps = o.value("interval_steps", 1),
+                                                                 .n_min_trials = o.value("n_min_trials", 1)});
     else
-      pruner = std::make_unique<hpo::AshaPruner>(hpo::AshaOptions{.min_resource = o.value("min_resource", 1),
-                                                                  .reduction_factor = o.value("reduction_factor", 4),
-                                                                  .min_early_stopping_rate = o.value("min_early_stopping_rate", 0),
-                                                                  .bootstrap_count = o.value("bootstrap_count", 0)});
+      pruner = std::make_unique<hpo::AshaPruner>(
+          hpo::AshaOptions{.min_resource = o.value("min_resource", 1),
+                           .reduction_factor = o.value("reduction_factor", 4),
+                           .min_early_stopping_rate = o.value("min_early_stopping_rate", 0),
+                           .bootstrap_count = o.value("bootstrap_count", 0)});
     const auto direction = c["direction"] == "maximize" ? hpo::Direction::Maximize : hpo::Direction::Minimize;
     const int n_steps = c["n_steps"];
     std::vector<hpo::Trial> trials;
@@ -631,15 +670,15 @@ TEST(HpoPruner, AgreesWithOptunaOnScriptedCurves) {
     for (const auto& e : c["events"]) {
       const int i = e[0], step = e[1];
       const double value = e[2].is_null() ? NAN : e[2].get<double>();
-      while (static_cast<int>(trials.size()) <= i)
-        trials.push_back(running(static_cast<int>(trials.size()), {}));
+      while (static_cast<int>(trials.size()) <= i) trials.push_back(running(static_cast<int>(trials.size()), {}));
       hpo::Trial& t = trials[static_cast<std::size_t>(i)];
       t.intermediate[step] = value;
       const bool pruned = pruner->should_prune(t, {.trials = trials, .direction = direction});
       ASSERT_EQ(pruned, e[3].get<bool>()) << c["name"] << ": trial " << i << " step " << step;
       ++decisions;
       prunes += pruned;
-      if (pruned) t.state = TrialState::Pruned;
+      if (pruned)
+        t.state = TrialState::Pruned;
       else if (step == n_steps) {
         t.state = std::isnan(value) ? TrialState::Failed : TrialState::Complete;
         if (!std::isnan(value)) t.value = value;
@@ -664,8 +703,13 @@ TEST(HpoStorage, RoundTripsTrialsOfEveryValueType) {
     db.add_intermediate(0, 1, 0.5);
     db.add_intermediate(0, 2, NAN);
     db.add_rung(0, 0, 0.5);
-    hpo::Trial t{.number = 0, .state = TrialState::Pruned, .params = p, .message = "pruned at step 2",
-                 .started = 10, .finished = 12.5, .requeued_as = 1};
+    hpo::Trial t{.number = 0,
+                 .state = TrialState::Pruned,
+                 .params = p,
+                 .message = "pruned at step 2",
+                 .started = 10,
+                 .finished = 12.5,
+                 .requeued_as = 1};
     db.update_trial(t);
   }
   hpo::Storage db(dir.path() / "study.db");
@@ -757,14 +801,17 @@ class ScopedEnv {
 
 // x on a 5-point grid {0, .25, .5, .75, 1}, minimizing val_loss = (x - 0.3)^2 + 1 / epoch.
 hpo::Study fake_study(const std::string& extra_space = "", const std::string& settings = "") {
-  const std::string text = "base = \"base.toml\"\nmetric = \"val_loss\"\ndirection = \"minimize\"\nseed = 3\n" + settings +
-                           "\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n" + extra_space;
+  const std::string text = "base = \"base.toml\"\nmetric = \"val_loss\"\ndirection = \"minimize\"\nseed = 3\n" +
+                           settings + "\n[space]\nx = { type = \"uniform\", low = 0.0, high = 1.0 }\n" + extra_space;
   return hpo::parse_study(text, kData / "generated_study.toml");  // anchors base.toml in tests/data/hpo
 }
 
 hpo::RunOptions fake_options(const fs::path& out, int jobs = 1) {
-  return {.out = out, .jobs = jobs, .trainer = {"/bin/sh", (kData / "fake_trainer.sh").string()},
-          .kill_grace = 1.0, .poll_interval = 0.005};
+  return {.out = out,
+          .jobs = jobs,
+          .trainer = {"/bin/sh", (kData / "fake_trainer.sh").string()},
+          .kill_grace = 1.0,
+          .poll_interval = 0.005};
 }
 
 double expected_loss(double x, int epoch) { return (x - 0.3) * (x - 0.3) + 1.0 / epoch; }
@@ -789,8 +836,9 @@ Outcome outcome_of(const hpo::StudyResult& r) {
 TEST(HpoDriver, PrunesAndKillsEarlyReproducibly) {
   TempDir dir;
   ScopedEnv slow("FAKE_SLEEP", "0.05");  // a prune at rung 4 must land before epochs 5 and 6
-  hpo::Study study = fake_study("", "sampler = { type = \"grid\", points = 5 }\n"
-                                    "pruner = { type = \"asha\", min_resource = 1, reduction_factor = 2 }");
+  hpo::Study study = fake_study("",
+                                "sampler = { type = \"grid\", points = 5 }\n"
+                                "pruner = { type = \"asha\", min_resource = 1, reduction_factor = 2 }");
   std::ostringstream log;
   hpo::RunOptions options = fake_options(dir.path() / "a");
   options.log = &log;
@@ -931,14 +979,14 @@ TEST(HpoDriver, TrialIgnoringSigtermIsKilledAfterTheGrace) {
 
 TEST(HpoDriver, TwoJobsRunTrialsConcurrently) {
   TempDir dir;
-  const hpo::Study study = fake_study("", "sampler = { type = \"grid\", points = 6 }\n"
-                                          "pruner = { type = \"median\", n_startup_trials = 2 }");
+  const hpo::Study study = fake_study("",
+                                      "sampler = { type = \"grid\", points = 6 }\n"
+                                      "pruner = { type = \"median\", n_startup_trials = 2 }");
   const hpo::StudyResult r = hpo::run_study(study, fake_options(dir.path(), 2));
   ASSERT_EQ(r.trials.size(), 6u);
   int overlaps = 0;
   for (const auto& a : r.trials)
-    for (const auto& b : r.trials)
-      overlaps += a.number < b.number && a.started < b.finished && b.started < a.finished;
+    for (const auto& b : r.trials) overlaps += a.number < b.number && a.started < b.finished && b.started < a.finished;
   EXPECT_GE(overlaps, 2);
   // The grid is the same whatever the concurrency: 6 distinct x covering [0, 1].
   std::set<double> xs;
@@ -969,7 +1017,8 @@ TEST(HpoDriver, ExistingStudyNeedsResumeAndResumeRunsOnlyWhatIsMissing) {
   EXPECT_EQ(r.trials.size(), 5u);
   EXPECT_EQ(count_lines(runs_log), 5);  // only the two new trials ran
   // A changed space is refused rather than mixed into the old study.
-  hpo::Study other = fake_study("y = { type = \"uniform\", low = 0.0, high = 1.0 }\n", "trials = 6\nsampler = \"random\"");
+  hpo::Study other =
+      fake_study("y = { type = \"uniform\", low = 0.0, high = 1.0 }\n", "trials = 6\nsampler = \"random\"");
   EXPECT_THROW(hpo::run_study(other, options), descent::Error);
   // The stored study can be reloaded from the folder alone.
   EXPECT_EQ(hpo::signature(hpo::load_stored_study(dir.path() / "s").space), hpo::signature(study.space));
@@ -1023,7 +1072,8 @@ TEST(HpoDriver, ResumeAfterAKillRerunsNothingThatFinished) {
   EXPECT_EQ(rerun.state, TrialState::Complete);
   for (int i : {0, 1}) {
     EXPECT_EQ(r.trials[static_cast<std::size_t>(i)].state, TrialState::Complete);
-    EXPECT_EQ(r.trials[static_cast<std::size_t>(i)].finished, before[static_cast<std::size_t>(i)].finished);  // untouched
+    EXPECT_EQ(r.trials[static_cast<std::size_t>(i)].finished,
+              before[static_cast<std::size_t>(i)].finished);  // untouched
   }
   int complete_count = 0;
   for (const auto& t : r.trials) complete_count += t.state == TrialState::Complete;

@@ -143,8 +143,7 @@ class Sampler {
  public:
   virtual ~Sampler() = default;
   /// Parameters for trial `number`, or nullopt when the sampler has nothing left (grid done).
-  virtual std::optional<Params> sample(const SearchSpace& space, const History& history,
-                                       int number) = 0;
+  virtual std::optional<Params> sample(const SearchSpace& space, const History& history, int number) = 0;
 };
 
 /// Options of the grid sampler.
@@ -160,8 +159,7 @@ class GridSampler : public Sampler {
   /// Options of the grid; the grid itself is built on the first call.
   explicit GridSampler(GridOptions options = {});
   /// The next unvisited grid point (points already in `history` are skipped).
-  std::optional<Params> sample(const SearchSpace& space, const History& history,
-                               int number) override;
+  std::optional<Params> sample(const SearchSpace& space, const History& history, int number) override;
   /// All grid points of `space`, in visiting order.
   std::vector<Params> grid(const SearchSpace& space) const;
 
@@ -182,8 +180,7 @@ class RandomSampler : public Sampler {
   /// A sampler seeded by `options.seed`.
   explicit RandomSampler(RandomOptions options = {});
   /// Draws every active parameter; ignores the history.
-  std::optional<Params> sample(const SearchSpace& space, const History& history,
-                               int number) override;
+  std::optional<Params> sample(const SearchSpace& space, const History& history, int number) override;
 
  private:
   RandomOptions options_;
@@ -206,8 +203,7 @@ class TpeSampler : public Sampler {
   /// A sampler seeded by `options.seed`.
   explicit TpeSampler(TpeOptions options = {});
   /// Random for the first n_startup_trials finished trials, then TPE.
-  std::optional<Params> sample(const SearchSpace& space, const History& history,
-                               int number) override;
+  std::optional<Params> sample(const SearchSpace& space, const History& history, int number) override;
 
  private:
   TpeOptions options_;
@@ -405,13 +401,11 @@ std::vector<Trial> load_trials(const std::filesystem::path& out);
 std::optional<int> best_trial(std::span<const Trial> trials, Direction direction);
 
 /// Writes trials.csv: number, state, value, then one column per parameter of `space`.
-void write_trials_csv(const std::filesystem::path& file, std::span<const Trial> trials,
-                      const SearchSpace& space);
+void write_trials_csv(const std::filesystem::path& file, std::span<const Trial> trials, const SearchSpace& space);
 
 /// Writes a self-contained HTML report (inline SVG): objective per trial with best so far,
 /// one scatter per parameter, learning curves of pruned and complete trials.
-void write_study_html(const std::filesystem::path& file, const Study& study,
-                      std::span<const Trial> trials);
+void write_study_html(const std::filesystem::path& file, const Study& study, std::span<const Trial> trials);
 
 /// Writes the base config with the trial's parameters applied, ready for `descent train`.
 void write_trial_config(const std::filesystem::path& file, const Study& study, const Trial& trial);

@@ -7,12 +7,11 @@
 #include <fmt/format.h>
 #include <signal.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -27,9 +26,7 @@ namespace {
 
 constexpr std::size_t kMessageChars = 200;
 
-double now_unix() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double now_unix() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 std::string last_line_of(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -70,9 +67,12 @@ std::string substitute(const std::string& arg, const Study& study, const Params&
     }
     out += arg.substr(i, open - i);
     const std::string name = arg.substr(open + 1, close - open - 1);
-    if (name == "trial_dir") out += dir;
-    else if (name == "number") out += std::to_string(number);
-    else if (auto it = params.find(name); it != params.end()) out += format_value(it->second);
+    if (name == "trial_dir")
+      out += dir;
+    else if (name == "number")
+      out += std::to_string(number);
+    else if (auto it = params.find(name); it != params.end())
+      out += format_value(it->second);
     else if (std::none_of(study.space.params.begin(), study.space.params.end(),
                           [&](const ParamSpec& p) { return p.name == name; }))
       throw Error(fmt::format("{}: command: {{{}}} is not a parameter of [space] (nor trial_dir, number)",
@@ -239,11 +239,12 @@ void Driver::launch() {
   std::filesystem::create_directories(dir);
   for (const char* stale : {"metrics.jsonl", "stdout.log", "stderr.log"}) std::filesystem::remove(dir / stale);
   storage_->update_trial(t);
-  if (options_.log) *options_.log << fmt::format("trial {:>4}  started   ", number) << [&] {
-    std::string s;
-    for (const auto& [k, v] : t.params) s += fmt::format(" {}={}", k, format_value(v));
-    return s;
-  }() << "\n" << std::flush;
+  if (options_.log)
+    *options_.log << fmt::format("trial {:>4}  started   ", number) << [&] {
+      std::string s;
+      for (const auto& [k, v] : t.params) s += fmt::format(" {}={}", k, format_value(v));
+      return s;
+    }() << "\n" << std::flush;
 
   auto a = std::make_unique<Active>(LineTail(dir / (external() ? "stdout.log" : "metrics.jsonl")));
   a->number = number;
@@ -386,7 +387,8 @@ StudyResult Driver::run() {
   result.best = best_trial(result.trials, study_.direction);
   write_trials_csv(options_.out / "trials.csv", result.trials, study_.space);
   write_study_html(options_.out / "study.html", study_, result.trials);
-  if (result.best) write_trial_config(options_.out / "best.toml", study_, result.trials[static_cast<std::size_t>(*result.best)]);
+  if (result.best)
+    write_trial_config(options_.out / "best.toml", study_, result.trials[static_cast<std::size_t>(*result.best)]);
   if (options_.log) *options_.log << summary(study_, result.trials) << std::flush;
   return result;
 }

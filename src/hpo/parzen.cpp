@@ -12,7 +12,7 @@
 namespace descent::hpo {
 namespace {
 
-constexpr int kFlatWeights = 25;    // Optuna's default_weights: the newest 25 weigh 1
+constexpr int kFlatWeights = 25;     // Optuna's default_weights: the newest 25 weigh 1
 constexpr int kMaxRejections = 100;  // truncated normal by rejection; mass inside is >= ~30 %
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
@@ -32,8 +32,7 @@ std::vector<double> tpe_weights(std::size_t n) {
   std::vector<double> w(n, 1.0);
   if (n > static_cast<std::size_t>(kFlatWeights)) {
     const std::size_t ramp = n - kFlatWeights;  // numpy linspace(1 / n, 1, ramp)
-    for (std::size_t i = 0; i < ramp; ++i)
-      w[i] = ramp == 1 ? 1.0 / n : 1.0 / n + (1.0 - 1.0 / n) * i / (ramp - 1);
+    for (std::size_t i = 0; i < ramp; ++i) w[i] = ramp == 1 ? 1.0 / n : 1.0 / n + (1.0 - 1.0 / n) * i / (ramp - 1);
   }
   return w;
 }
@@ -91,8 +90,8 @@ double NumericParzen::log_pdf(double x) const {
   std::vector<double> terms(mus_.size());
   for (std::size_t k = 0; k < mus_.size(); ++k) {
     const double z = (x - mus_[k]) / sigmas_[k];
-    terms[k] = std::log(weights_[k]) - 0.5 * z * z - std::log(sigmas_[k] * std::sqrt(2 * std::numbers::pi)) -
-               log_mass_[k];
+    terms[k] =
+        std::log(weights_[k]) - 0.5 * z * z - std::log(sigmas_[k] * std::sqrt(2 * std::numbers::pi)) - log_mass_[k];
   }
   const double top = *std::max_element(terms.begin(), terms.end());
   double sum = 0;

@@ -29,10 +29,10 @@ bool promotable(double value, std::vector<double> competing, int eta, Direction 
 AshaPruner::AshaPruner(AshaOptions options) : options_(options) {
   if (options_.min_resource < 1 || options_.reduction_factor < 2 || options_.min_early_stopping_rate < 0 ||
       options_.bootstrap_count < 0)
-    throw Error(fmt::format("asha pruner: need min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0 "
-                            "and bootstrap_count >= 0 (got {}, {}, {}, {})",
-                            options_.min_resource, options_.reduction_factor, options_.min_early_stopping_rate,
-                            options_.bootstrap_count));
+    throw Error(fmt::format(
+        "asha pruner: need min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0 "
+        "and bootstrap_count >= 0 (got {}, {}, {}, {})",
+        options_.min_resource, options_.reduction_factor, options_.min_early_stopping_rate, options_.bootstrap_count));
 }
 
 long long AshaPruner::rung_step(int rung) const {

@@ -17,9 +17,10 @@ namespace descent::hpo {
 HyperbandPruner::HyperbandPruner(HyperbandOptions options) : options_(options) {
   if (options_.min_resource < 1 || options_.reduction_factor < 2 || options_.max_resource <= options_.min_resource ||
       options_.bootstrap_count < 0)
-    throw Error(fmt::format("hyperband pruner: need min_resource >= 1, max_resource > min_resource, "
-                            "reduction_factor >= 2 (got {}, {}, {})",
-                            options_.min_resource, options_.max_resource, options_.reduction_factor));
+    throw Error(
+        fmt::format("hyperband pruner: need min_resource >= 1, max_resource > min_resource, "
+                    "reduction_factor >= 2 (got {}, {}, {})",
+                    options_.min_resource, options_.max_resource, options_.reduction_factor));
   // n_brackets = floor(log_eta(max / min)) + 1, in integers to avoid log rounding at exact powers.
   int n = 1;
   for (long long r = static_cast<long long>(options_.min_resource) * options_.reduction_factor;
@@ -60,7 +61,8 @@ bool HyperbandPruner::should_prune(Trial& trial, const History& history) {
   std::vector<Trial> peers;  // trials compete only within their bracket
   for (const Trial& t : history.trials)
     if (t.number != trial.number && bracket_of(t.number) == bracket) peers.push_back(t);
-  return brackets_[static_cast<std::size_t>(bracket)].should_prune(trial, {.trials = peers, .direction = history.direction});
+  return brackets_[static_cast<std::size_t>(bracket)].should_prune(trial,
+                                                                   {.trials = peers, .direction = history.direction});
 }
 
 }  // namespace descent::hpo

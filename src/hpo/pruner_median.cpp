@@ -39,8 +39,9 @@ bool first_in_interval(int step, const std::map<int, double>& reported, int warm
 MedianPruner::MedianPruner(MedianOptions options) : options_(options) {
   if (options_.n_startup_trials < 0 || options_.n_warmup_steps < 0 || options_.interval_steps < 1 ||
       options_.n_min_trials < 1 || !(options_.percentile >= 0 && options_.percentile <= 100))
-    throw Error("median pruner: options out of range (n_startup_trials >= 0, n_warmup_steps >= 0, "
-                "interval_steps >= 1, n_min_trials >= 1, percentile in [0, 100])");
+    throw Error(
+        "median pruner: options out of range (n_startup_trials >= 0, n_warmup_steps >= 0, "
+        "interval_steps >= 1, n_min_trials >= 1, percentile in [0, 100])");
 }
 
 bool MedianPruner::should_prune(Trial& trial, const History& history) {

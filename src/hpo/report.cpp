@@ -50,7 +50,8 @@ std::string objective_plot(const Study& study, std::span<const Trial> trials) {
   for (const Trial& t : trials) {
     const auto v = shown_value(t);
     if (!v) continue;
-    const std::string tip = fmt::format("trial {} ({}): {}  {}", t.number, to_string(t.state), *v, params_text(t.params));
+    const std::string tip =
+        fmt::format("trial {} ({}): {}  {}", t.number, to_string(t.state), *v, params_text(t.params));
     if (t.state == TrialState::Complete) {
       plot.dot(t.number, *v, kComplete, tip);
       const bool better = !best || (study.direction == Direction::Minimize ? *v < *best : *v > *best);
@@ -98,8 +99,10 @@ std::string param_plot(const ParamSpec& spec, const Study& study, std::span<cons
     const auto v = shown_value(t);
     if (!v || it == t.params.end()) continue;
     const std::string tip = fmt::format("trial {} ({}): {}", t.number, to_string(t.state), *v);
-    if (t.state == TrialState::Complete) plot.dot(x_of(it->second), *v, kComplete, tip);
-    else plot.cross(x_of(it->second), *v, kPruned, tip);
+    if (t.state == TrialState::Complete)
+      plot.dot(x_of(it->second), *v, kComplete, tip);
+    else
+      plot.cross(x_of(it->second), *v, kPruned, tip);
   }
   return plot.render();
 }
@@ -178,9 +181,10 @@ void write_study_html(const std::filesystem::path& file, const Study& study, std
 std::string summary(const Study& study, std::span<const Trial> trials) {
   int counts[static_cast<int>(TrialState::Count)] = {};
   for (const Trial& t : trials) ++counts[static_cast<int>(t.state)];
-  std::string s = fmt::format("study '{}': {} trials ({} complete, {} pruned, {} failed", study.name, trials.size(),
-                              counts[static_cast<int>(TrialState::Complete)], counts[static_cast<int>(TrialState::Pruned)],
-                              counts[static_cast<int>(TrialState::Failed)]);
+  std::string s =
+      fmt::format("study '{}': {} trials ({} complete, {} pruned, {} failed", study.name, trials.size(),
+                  counts[static_cast<int>(TrialState::Complete)], counts[static_cast<int>(TrialState::Pruned)],
+                  counts[static_cast<int>(TrialState::Failed)]);
   if (int w = counts[static_cast<int>(TrialState::Waiting)] + counts[static_cast<int>(TrialState::Running)])
     s += fmt::format(", {} unfinished", w);
   s += ")\n";

@@ -35,7 +35,8 @@ std::vector<Value> axis(const ParamSpec& spec, int points) {
         double x = lo + (hi - lo) * i / (points - 1);
         if (log) x = std::exp(x);
         Value v = i == 0 ? spec.low : i == points - 1 ? spec.high : x;  // exact end points
-        if (spec.kind == ParamKind::Int || spec.step > 0) v = from_internal(spec, is_log(spec) ? std::log(std::get<double>(v)) : std::get<double>(v));
+        if (spec.kind == ParamKind::Int || spec.step > 0)
+          v = from_internal(spec, is_log(spec) ? std::log(std::get<double>(v)) : std::get<double>(v));
         if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
       }
       return values;

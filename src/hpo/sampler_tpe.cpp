@@ -24,8 +24,8 @@ constexpr std::size_t kMaxGood = 25;  // Optuna's default_gamma: min(ceil(0.1 n)
 
 struct Observation {
   int number;
-  double x;                                 // in TPE's space, or the choice index
-  std::tuple<int, double, double> rank;     // smaller is better
+  double x;                              // in TPE's space, or the choice index
+  std::tuple<int, double, double> rank;  // smaller is better
 };
 
 bool finished(const Trial& t) {
@@ -63,8 +63,8 @@ std::optional<Params> TpeSampler::sample(const SearchSpace& space, const History
       for (const Trial& t : history.trials) {
         auto it = t.params.find(spec.name);
         if (!finished(t) || it == t.params.end()) continue;
-        const double x = spec.kind == ParamKind::Categorical ? choice_index(spec, it->second)
-                                                               : to_internal(spec, it->second);
+        const double x =
+            spec.kind == ParamKind::Categorical ? choice_index(spec, it->second) : to_internal(spec, it->second);
         if (spec.kind == ParamKind::Categorical && x < 0) continue;  // a choice no longer offered
         obs.push_back({t.number, x, rank_of(t, history.direction)});
       }

@@ -64,10 +64,10 @@ void check_categorical(const ParamSpec& p, std::string_view where) {
     throw Error(fmt::format("{}: {} {}", where, param_field(p.name, field), what));
   };
   if (p.choices.empty()) fail("choices", "must list at least one value");
-  if (p.low != 0 || p.high != 0 || p.step != 0 || p.log) fail("", "low/high/step/log do not apply to a categorical parameter");
+  if (p.low != 0 || p.high != 0 || p.step != 0 || p.log)
+    fail("", "low/high/step/log do not apply to a categorical parameter");
   for (std::size_t i = 0; i < p.choices.size(); ++i) {
-    if (p.choices[i].index() != p.choices[0].index())
-      fail("choices", "must all have the same type");
+    if (p.choices[i].index() != p.choices[0].index()) fail("choices", "must all have the same type");
     if (const double* d = std::get_if<double>(&p.choices[i]); d && !std::isfinite(*d))
       fail("choices", "must be finite numbers");
     for (std::size_t j = 0; j < i; ++j)
@@ -88,7 +88,8 @@ std::int64_t lattice_size(const ParamSpec& spec) {
 }
 
 Value lattice_value(const ParamSpec& spec, std::int64_t i) {
-  if (spec.kind == ParamKind::Int) return static_cast<std::int64_t>(spec.low) + i * static_cast<std::int64_t>(spec.step);
+  if (spec.kind == ParamKind::Int)
+    return static_cast<std::int64_t>(spec.low) + i * static_cast<std::int64_t>(spec.step);
   return std::min(spec.high, spec.low + static_cast<double>(i) * spec.step);
 }
 
@@ -125,17 +126,20 @@ std::pair<double, double> internal_bounds(const ParamSpec& spec) {
 
 double to_internal(const ParamSpec& spec, const Value& value) {
   double x = 0;
-  if (const auto* i = std::get_if<std::int64_t>(&value)) x = static_cast<double>(*i);
-  else if (const auto* d = std::get_if<double>(&value)) x = *d;
-  else throw Error(fmt::format("hpo: parameter '{}' holds a non-numeric value", spec.name));
+  if (const auto* i = std::get_if<std::int64_t>(&value))
+    x = static_cast<double>(*i);
+  else if (const auto* d = std::get_if<double>(&value))
+    x = *d;
+  else
+    throw Error(fmt::format("hpo: parameter '{}' holds a non-numeric value", spec.name));
   return is_log(spec) ? std::log(x) : x;
 }
 
 Value from_internal(const ParamSpec& spec, double x) {
   if (is_log(spec)) x = std::exp(x);
   if (spec.kind == ParamKind::Int || (spec.kind == ParamKind::Uniform && spec.step > 0)) {
-    const auto i = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::llround((x - spec.low) / spec.step)),
-                                            0, lattice_size(spec) - 1);
+    const auto i = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::llround((x - spec.low) / spec.step)), 0,
+                                            lattice_size(spec) - 1);
     return lattice_value(spec, i);
   }
   return std::clamp(x, spec.low, spec.high);
@@ -153,8 +157,10 @@ void validate(const SearchSpace& space, std::string_view where) {
   for (const ParamSpec& p : space.params) {
     if (p.name.empty()) throw Error(fmt::format("{}: a parameter of [space] has an empty name", where));
     if (!names.insert(p.name).second) throw Error(fmt::format("{}: {} is defined twice", where, param_field(p.name)));
-    if (p.kind == ParamKind::Categorical) check_categorical(p, where);
-    else check_numeric(p, where);
+    if (p.kind == ParamKind::Categorical)
+      check_categorical(p, where);
+    else
+      check_numeric(p, where);
   }
   for (const ParamSpec& p : space.params) {
     for (const Condition& c : p.conditions) {
@@ -162,8 +168,8 @@ void validate(const SearchSpace& space, std::string_view where) {
         throw Error(fmt::format("{}: {} {}", where, param_field(p.name, "condition"), what));
       };
       if (c.param == p.name) fail("refers to the parameter itself");
-      auto it = std::find_if(space.params.begin(), space.params.end(),
-                             [&](const ParamSpec& q) { return q.name == c.param; });
+      auto it =
+          std::find_if(space.params.begin(), space.params.end(), [&](const ParamSpec& q) { return q.name == c.param; });
       if (it == space.params.end()) fail(fmt::format("refers to '{}', which is not a parameter of [space]", c.param));
       if (it->kind != ParamKind::Categorical && it->kind != ParamKind::Int)
         fail(fmt::format("refers to '{}', which is neither categorical nor int", c.param));
@@ -214,7 +220,8 @@ bool contains(const ParamSpec& spec, const Value& value) {
       const auto* i = std::get_if<std::int64_t>(&value);
       if (!i) return false;
       const double x = static_cast<double>(*i);
-      return x >= spec.low && x <= spec.high && (*i - static_cast<std::int64_t>(spec.low)) % static_cast<std::int64_t>(spec.step) == 0;
+      return x >= spec.low && x <= spec.high &&
+             (*i - static_cast<std::int64_t>(spec.low)) % static_cast<std::int64_t>(spec.step) == 0;
     }
     case ParamKind::Uniform:
     case ParamKind::LogUniform: {
@@ -243,7 +250,10 @@ std::string to_json(const Value& value) {
     std::string out = "\"";
     for (char c : *s) {
       if (c == '"' || c == '\\') out += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) { out += fmt::format("\\u{:04x}", c); continue; }
+      if (static_cast<unsigned char>(c) < 0x20) {
+        out += fmt::format("\\u{:04x}", c);
+        continue;
+      }
       out += c;
     }
     return out + "\"";

@@ -37,8 +37,10 @@ class Statement {
   sqlite3_stmt* get() const { return stmt_; }
   void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void bind(int i, double v) {
-    if (std::isnan(v)) sqlite3_bind_null(stmt_, i);
-    else sqlite3_bind_double(stmt_, i, v);
+    if (std::isnan(v))
+      sqlite3_bind_null(stmt_, i);
+    else
+      sqlite3_bind_double(stmt_, i, v);
   }
   void bind(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -47,7 +49,7 @@ class Statement {
   int step() { return sqlite3_step(stmt_); }
   double real(int col) const {
     return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN()
-                                                           : sqlite3_column_double(stmt_, col);
+                                                          : sqlite3_column_double(stmt_, col);
   }
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
@@ -128,10 +130,14 @@ int Storage::add_trial(const Params& params, TrialState state) {
       std::visit(
           [&](const auto& v) {
             using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::int64_t>) p.bind(3, "int"), p.bind(4, v);
-            else if constexpr (std::is_same_v<T, double>) p.bind(3, "float"), p.bind(4, v);
-            else if constexpr (std::is_same_v<T, bool>) p.bind(3, "bool"), p.bind(4, std::int64_t{v});
-            else p.bind(3, "string"), p.bind(4, std::string_view(v));
+            if constexpr (std::is_same_v<T, std::int64_t>)
+              p.bind(3, "int"), p.bind(4, v);
+            else if constexpr (std::is_same_v<T, double>)
+              p.bind(3, "float"), p.bind(4, v);
+            else if constexpr (std::is_same_v<T, bool>)
+              p.bind(3, "bool"), p.bind(4, std::int64_t{v});
+            else
+              p.bind(3, "string"), p.bind(4, std::string_view(v));
           },
           value);
       if (p.step() != SQLITE_DONE) fail("adding parameters");
@@ -145,17 +151,22 @@ int Storage::add_trial(const Params& params, TrialState state) {
 }
 
 void Storage::update_trial(const Trial& trial) {
-  Statement s(db_, "UPDATE trials SET state = ?, value = ?, message = ?, started = ?, finished = ?, requeued_as = ? "
-                   "WHERE number = ?");
+  Statement s(db_,
+              "UPDATE trials SET state = ?, value = ?, message = ?, started = ?, finished = ?, requeued_as = ? "
+              "WHERE number = ?");
   if (!s.ok()) fail("updating a trial");
   s.bind(1, to_string(trial.state));
-  if (trial.value) s.bind(2, *trial.value);
-  else s.bind_null(2);
+  if (trial.value)
+    s.bind(2, *trial.value);
+  else
+    s.bind_null(2);
   s.bind(3, trial.message);
   s.bind(4, trial.started);
   s.bind(5, trial.finished);
-  if (trial.requeued_as) s.bind(6, std::int64_t{*trial.requeued_as});
-  else s.bind_null(6);
+  if (trial.requeued_as)
+    s.bind(6, std::int64_t{*trial.requeued_as});
+  else
+    s.bind_null(6);
   s.bind(7, std::int64_t{trial.number});
   if (s.step() != SQLITE_DONE) fail("updating a trial");
 }
@@ -201,10 +212,14 @@ std::vector<Trial> Storage::load() const {
     if (n >= trials.size()) fail("parameters of an unknown trial");
     const std::string kind = p.text(2);
     Value v;
-    if (kind == "int") v = p.integer(3);
-    else if (kind == "float") v = p.real(3);
-    else if (kind == "bool") v = p.integer(3) != 0;
-    else v = p.text(3);
+    if (kind == "int")
+      v = p.integer(3);
+    else if (kind == "float")
+      v = p.real(3);
+    else if (kind == "bool")
+      v = p.integer(3) != 0;
+    else
+      v = p.text(3);
     trials[n].params[p.text(1)] = std::move(v);
   }
   Statement i(db_, "SELECT trial, step, value FROM intermediate");

@@ -4,11 +4,11 @@
 // one line naming the file and the field, because a typo in a study silently searches the
 // wrong thing for hours.
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "descent/error.h"
 #include "descent/hpo.h"
@@ -19,13 +19,20 @@ namespace {
 
 std::string_view type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date/time";
   }
 }
 
@@ -110,15 +117,14 @@ std::optional<Value> scalar(const toml::node& n) {
 
 // A sampler or pruner is `key = "name"` or a table `[key]` with `type = "name"` and options.
 std::pair<std::string, const toml::table*> kind_and_options(const toml::table& root, std::string_view key,
-                                                             const std::string& file, std::string_view fallback) {
+                                                            const std::string& file, std::string_view fallback) {
   const toml::node* n = root.get(key);
   if (!n) return {std::string(fallback), nullptr};
   if (n->is_string()) return {n->as_string()->get(), nullptr};
   if (!n->is_table())
     throw Error(fmt::format("{}: {} must be a string or a table with 'type', got {}", file, key, type_name(*n)));
   const toml::node* type = n->as_table()->get("type");
-  if (!type || !type->is_string())
-    throw Error(fmt::format("{}: {}.type must be a string", file, key));
+  if (!type || !type->is_string()) throw Error(fmt::format("{}: {}.type must be a string", file, key));
   return {type->as_string()->get(), n->as_table()};
 }
 
@@ -194,13 +200,14 @@ PrunerConfig read_pruner(const toml::table& root, const std::string& file) {
     o.max_resource = static_cast<int>(*max);
     return o;
   }
-  throw Error(fmt::format("{}: pruner must be \"none\", \"median\", \"asha\" or \"hyperband\" (got \"{}\")", file, kind));
+  throw Error(
+      fmt::format("{}: pruner must be \"none\", \"median\", \"asha\" or \"hyperband\" (got \"{}\")", file, kind));
 }
 
 // condition = { "optimizer.type" = "sgd" } or { "optimizer.type" = ["sgd", "rmsprop"] };
 // nested tables ({ optimizer = { type = "sgd" } }) are read as dotted names.
-void read_conditions(const toml::table& t, const std::string& prefix, const std::string& file,
-                     const std::string& field, std::vector<Condition>& out) {
+void read_conditions(const toml::table& t, const std::string& prefix, const std::string& file, const std::string& field,
+                     std::vector<Condition>& out) {
   for (auto&& [k, n] : t) {
     const std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const toml::table* sub = n.as_table()) {
@@ -210,7 +217,9 @@ void read_conditions(const toml::table& t, const std::string& prefix, const std:
     Condition c{.param = name, .values = {}};
     auto add = [&](const toml::node& v) {
       auto value = scalar(v);
-      if (!value) throw Error(fmt::format("{}: {}.\"{}\" must be a value or an array of values, got {}", file, field, name, type_name(v)));
+      if (!value)
+        throw Error(fmt::format("{}: {}.\"{}\" must be a value or an array of values, got {}", file, field, name,
+                                type_name(v)));
       c.values.push_back(*value);
     };
     if (const toml::array* a = n.as_array()) {
@@ -266,7 +275,9 @@ ParamSpec read_param(const std::string& name, const toml::table& t, const std::s
     p.high = *high;
   }
   if (const toml::node* c = r.node("condition")) {
-    if (!c->is_table()) r.fail("condition", fmt::format("must be a table like {{ \"optimizer.type\" = \"sgd\" }}, got {}", type_name(*c)));
+    if (!c->is_table())
+      r.fail("condition",
+             fmt::format("must be a table like {{ \"optimizer.type\" = \"sgd\" }}, got {}", type_name(*c)));
     read_conditions(*c->as_table(), "", file, r.field("condition"), p.conditions);
     if (p.conditions.empty()) r.fail("condition", "is empty");
   }
@@ -284,10 +295,13 @@ void read_space(const toml::table& t, const std::string& prefix, const std::stri
                               file, param_field(name), type_name(n)));
     const bool is_namespace = !sub->contains("type") && !sub->empty() &&
                               std::all_of(sub->begin(), sub->end(), [](auto&& kv) { return kv.second.is_table(); });
-    if (is_namespace) read_space(*sub, name, file, space);
+    if (is_namespace)
+      read_space(*sub, name, file, space);
     else if (!sub->contains("type"))
-      throw Error(fmt::format("{}: {} is required (uniform, loguniform, int or categorical)", file, param_field(name, "type")));
-    else space.params.push_back(read_param(name, *sub, file));
+      throw Error(
+          fmt::format("{}: {} is required (uniform, loguniform, int or categorical)", file, param_field(name, "type")));
+    else
+      space.params.push_back(read_param(name, *sub, file));
   }
 }
 
@@ -308,9 +322,11 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
   s.file = file;
   s.text = text;
   s.name = r.string("name").value_or(file.stem().string());
-  if (r.node("name") && (s.name.empty() || s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                            std::string::npos))
-    r.fail("name", fmt::format("must be letters, digits, '.', '_' or '-' (it names the study folder), got \"{}\"", s.name));
+  if (r.node("name") &&
+      (s.name.empty() || s.name.find_first_not_of(
+                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos))
+    r.fail("name",
+           fmt::format("must be letters, digits, '.', '_' or '-' (it names the study folder), got \"{}\"", s.name));
   if (s.name.empty()) s.name = "study";
 
   if (const toml::node* base = r.node("base")) {
@@ -332,15 +348,20 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
       if (!a.is_string()) r.fail("command", fmt::format("must hold strings only, got {}", type_name(a)));
       s.command.push_back(a.as_string()->get());
     }
-    if (r.node("base")) r.fail("command", "cannot be combined with 'base': a trial is either a descent config or a program");
+    if (r.node("base"))
+      r.fail("command", "cannot be combined with 'base': a trial is either a descent config or a program");
   }
   s.metric = r.string("metric").value_or("");
-  if (s.metric.empty() && r.node("base")) r.fail("metric", "is required: the metrics.jsonl key to optimize, e.g. \"val_acc\"");
+  if (s.metric.empty() && r.node("base"))
+    r.fail("metric", "is required: the metrics.jsonl key to optimize, e.g. \"val_acc\"");
   const auto direction = r.string("direction");
   if (!direction) r.fail("direction", "is required: \"minimize\" or \"maximize\"");
-  if (*direction == "minimize") s.direction = Direction::Minimize;
-  else if (*direction == "maximize") s.direction = Direction::Maximize;
-  else r.fail("direction", fmt::format("must be \"minimize\" or \"maximize\" (got \"{}\")", *direction));
+  if (*direction == "minimize")
+    s.direction = Direction::Minimize;
+  else if (*direction == "maximize")
+    s.direction = Direction::Maximize;
+  else
+    r.fail("direction", fmt::format("must be \"minimize\" or \"maximize\" (got \"{}\")", *direction));
 
   r.set(s.trials, r.integer("trials", 1));
   s.timeout = r.positive("timeout").value_or(0);

@@ -17,11 +17,20 @@ std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -60,15 +69,17 @@ double SvgPlot::sy(double y) const { return kHeight - kBottom - fraction(y, y0_,
 
 void SvgPlot::dot(double x, double y, std::string_view color, std::string_view title) {
   if (!std::isfinite(x) || !std::isfinite(y) || (log_x_ && x <= 0)) return;
-  body_ += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}" fill-opacity="0.8"><title>{}</title></circle>)",
-                       sx(x), sy(y), color, html_escape(title));
+  body_ +=
+      fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}" fill-opacity="0.8"><title>{}</title></circle>)",
+                  sx(x), sy(y), color, html_escape(title));
 }
 
 void SvgPlot::cross(double x, double y, std::string_view color, std::string_view title) {
   if (!std::isfinite(x) || !std::isfinite(y) || (log_x_ && x <= 0)) return;
   const double cx = sx(x), cy = sy(y);
-  body_ += fmt::format(R"(<path d="M{:.1f} {:.1f}l6 6m0 -6l-6 6" stroke="{}" stroke-width="1.5"><title>{}</title></path>)",
-                       cx - 3, cy - 3, color, html_escape(title));
+  body_ +=
+      fmt::format(R"(<path d="M{:.1f} {:.1f}l6 6m0 -6l-6 6" stroke="{}" stroke-width="1.5"><title>{}</title></path>)",
+                  cx - 3, cy - 3, color, html_escape(title));
 }
 
 void SvgPlot::line(const std::vector<std::pair<double, double>>& points, std::string_view color, double width) {
@@ -91,20 +102,22 @@ std::string SvgPlot::render() const {
     for (int i = 0; i < 2; ++i) {
       const double xv = log_x_ ? std::pow(10.0, xs[i]) : xs[i];
       std::string label = tick(xv);
-      if (!x_names_.empty()) label = xv >= 0 && xv < static_cast<double>(x_names_.size()) ? x_names_[static_cast<std::size_t>(xv)] : "";
+      if (!x_names_.empty())
+        label = xv >= 0 && xv < static_cast<double>(x_names_.size()) ? x_names_[static_cast<std::size_t>(xv)] : "";
       s += fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{}</text>)", sx(xv),
                        kHeight - kBottom + 14, html_escape(label));
-      s += fmt::format(R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">{}</text>)", kLeft - 4, sy(ys[i]) + 4,
-                       tick(ys[i]));
+      s += fmt::format(R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">{}</text>)", kLeft - 4,
+                       sy(ys[i]) + 4, tick(ys[i]));
     }
     for (std::size_t i = 1; i + 1 < x_names_.size(); ++i)
-      s += fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{}</text>)", sx(static_cast<double>(i)),
-                       kHeight - kBottom + 14, html_escape(x_names_[i]));
+      s += fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{}</text>)",
+                       sx(static_cast<double>(i)), kHeight - kBottom + 14, html_escape(x_names_[i]));
   }
-  s += fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)", (kLeft + kWidth - kRight) / 2,
-                   kHeight - 6, html_escape(x_label_));
-  s += fmt::format(R"svg(<text x="12" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {})">{}</text>)svg",
-                   (kTop + kHeight - kBottom) / 2, (kTop + kHeight - kBottom) / 2, html_escape(y_label_));
+  s += fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>)",
+                   (kLeft + kWidth - kRight) / 2, kHeight - 6, html_escape(x_label_));
+  s += fmt::format(
+      R"svg(<text x="12" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {})">{}</text>)svg",
+      (kTop + kHeight - kBottom) / 2, (kTop + kHeight - kBottom) / 2, html_escape(y_label_));
   return s + body_ + "</svg>";
 }
 

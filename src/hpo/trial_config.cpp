@@ -1,9 +1,9 @@
 // hpo/trial_config.cpp — a trial's parameters written into the base config (best.toml).
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "descent/error.h"
 #include "descent/hpo.h"
@@ -25,8 +25,10 @@ template <class Container, class Key>
 void assign(Container& c, Key key, const Value& value) {
   std::visit(
       [&](const auto& v) {
-        if constexpr (std::is_same_v<Container, toml::table>) c.insert_or_assign(key, v);
-        else c.replace(c.begin() + static_cast<std::ptrdiff_t>(key), v);
+        if constexpr (std::is_same_v<Container, toml::table>)
+          c.insert_or_assign(key, v);
+        else
+          c.replace(c.begin() + static_cast<std::ptrdiff_t>(key), v);
       },
       value);
 }
@@ -52,7 +54,8 @@ void set_key(toml::table& root, const std::string& key, const Value& value, cons
         throw Error(fmt::format("{}: parameter '{}': '{}' indexes an array, so it must be a number", where, key, part));
       }
       if (index >= a->size())
-        throw Error(fmt::format("{}: parameter '{}': index {} is past the end of an array of {}", where, key, index, a->size()));
+        throw Error(fmt::format("{}: parameter '{}': index {} is past the end of an array of {}", where, key, index,
+                                a->size()));
       if (last) return assign(*a, index, value);
       node = a->get(index);
     } else {

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
-#include <utility>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 namespace descent::hpo {
 namespace {
@@ -95,7 +95,8 @@ LineReport parse_program_line(std::string_view line) {
   LineReport report;
   const std::string_view t = trim(line);
   constexpr std::string_view kTag = "intermediate";
-  if (t.substr(0, kTag.size()) == kTag && t.size() > kTag.size() && std::isspace(static_cast<unsigned char>(t[kTag.size()]))) {
+  if (t.substr(0, kTag.size()) == kTag && t.size() > kTag.size() &&
+      std::isspace(static_cast<unsigned char>(t[kTag.size()]))) {
     std::string_view rest = trim(t.substr(kTag.size()));
     const std::size_t space = rest.find_first_of(" \t");
     if (space == std::string_view::npos) return report;

@@ -103,8 +103,10 @@ std::optional<ExitStatus> TrialProcess::poll() {
   int status = 0;
   const pid_t r = waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
-    if (WIFSIGNALED(status)) status_ = ExitStatus{.code = WTERMSIG(status), .signaled = true};
-    else status_ = ExitStatus{.code = WEXITSTATUS(status), .signaled = false};
+    if (WIFSIGNALED(status))
+      status_ = ExitStatus{.code = WTERMSIG(status), .signaled = true};
+    else
+      status_ = ExitStatus{.code = WEXITSTATUS(status), .signaled = false};
     // The leader is gone; members it left behind (a shell's children) go with the group.
     ::kill(-pid_, SIGKILL);
   } else if (r < 0 && errno == ECHILD) {

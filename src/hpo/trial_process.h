@@ -12,7 +12,7 @@ namespace descent::hpo {
 
 /// How a trial process ended.
 struct ExitStatus {
-  int code = 0;          ///< exit code, or the signal number when `signaled`
+  int code = 0;           ///< exit code, or the signal number when `signaled`
   bool signaled = false;  ///< ended by a signal
   /// "exit code 3" or "killed by signal 9".
   std::string describe() const;
