@@ -6,6 +6,8 @@ namespace descent::cli {
 
 /// `descent train CONFIG [--set k=v ...] [--out DIR]`.
 void register_train(CLI::App& app);
+/// `descent tune STUDY.toml [--jobs N] [--out DIR] [--resume]`.
+void register_tune(CLI::App& app);
 
 /// Runs `body`, mapping descent::Error to "error: ..." and exit code 2, anything else to 1.
 int guarded(const std::function<int()>& body);

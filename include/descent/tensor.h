@@ -114,7 +114,7 @@ class Tensor {
   /// Accumulated gradient of a leaf (undefined until a backward reaches it).
   Tensor grad() const;
   /// Replaces the accumulated gradient (undefined clears it).
-  void set_grad(const Tensor& g);
+  void set_grad(const Tensor& g) const;
   /// True for tensors not produced by a recorded op.
   bool is_leaf() const;
   /// Backpropagates from a one-element tensor (gradient 1).

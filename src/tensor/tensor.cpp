@@ -115,7 +115,7 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 Tensor Tensor::grad() const { return Tensor(checked(impl_).grad); }
-void Tensor::set_grad(const Tensor& g) {
+void Tensor::set_grad(const Tensor& g) const {
   checked(impl_);
   impl_->grad = g.impl();
 }
