@@ -135,7 +135,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
     y = scalar(total, logits.dtype());
   }
   return record(Op::CrossEntropy, y, {logits},
-                [prob, target, w, eps, denom, w_total, red = opt.reduction](const Tensor& g) {
+                [prob, target = target.clone(), w, eps, denom, w_total, red = opt.reduction](const Tensor& g) {
     // dL_i/dz_j = (1-ε) w_y (p_j - δ_jy) + (ε/C)(W p_j - w_j), times g_i (or g / Σw_y for the mean)
     const int64_t n = prob.size(0), c = prob.size(1);
     Tensor gz = empty({n, c}, prob.dtype());
@@ -181,7 +181,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
     if (reduction == Reduction::Mean) total /= static_cast<double>(n);
     y = scalar(total, log_probs.dtype());
   }
-  return record(Op::NllLoss, y, {log_probs}, [target, n, c, reduction](const Tensor& g) {
+  return record(Op::NllLoss, y, {log_probs}, [target = target.clone(), n, c, reduction](const Tensor& g) {
     Tensor gx = zeros({n, c}, g.dtype());                       // -g at the target, 0 elsewhere
     dispatch_float(g.dtype(), "nll_loss", [&](auto tag) {
       using T = typename decltype(tag)::type;
