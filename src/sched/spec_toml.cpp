@@ -99,7 +99,7 @@ class Section {
     auto it = std::find(names.begin(), names.end(), *s);
     if (it == names.end()) {
       std::string options;
-      for (const auto& n : names) options += (options.empty() ? "\"" : " or \"") + n + "\"";
+      for (const auto& n : names) options += fmt::format("{}\"{}\"", options.empty() ? "" : " or ", n);
       fail(fmt::format("'{}' must be {}, got \"{}\"", key, options, *s));
     }
     return static_cast<std::size_t>(it - names.begin());
@@ -242,7 +242,7 @@ ScheduleSpec parse_schedule_spec(const toml::table& schedule_table, const std::s
     const toml::node* n = top.get(key);
     if (!n) return std::nullopt;
     if (!n->is_table()) top.fail(fmt::format("'{}' must be a table, got {}", key, describe(*n)));
-    return Section(*n->as_table(), where, "schedule." + key);
+    return Section(*n->as_table(), where, fmt::format("schedule.{}", key));
   };
 
   ScheduleSpec spec;

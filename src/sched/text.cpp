@@ -74,7 +74,10 @@ std::optional<std::string> closest(std::string_view word, const std::vector<std:
 
 std::string join(const std::vector<std::string>& words) {
   std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
   return out;
 }
 

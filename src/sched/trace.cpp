@@ -27,7 +27,10 @@ std::string schedule_csv(const Trace& t) {
   std::string out = with_momentum ? "step,lr,momentum\n" : "step,lr\n";
   for (std::size_t i = 0; i < t.lr.size(); ++i) {
     out += fmt::format("{},{}", i, detail::format_double(t.lr[i]));
-    if (with_momentum) out += "," + detail::format_double(t.momentum[i]);
+    if (with_momentum) {
+      out += ',';
+      out += detail::format_double(t.momentum[i]);
+    }
     out += '\n';
   }
   return out;
