@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <utility>
 
 #include "descent/gradcheck.h"
 #include "descent/ops.h"
@@ -20,6 +21,7 @@ struct Input {
   Shape shape;
   double lo = -1.0, hi = 1.0;
   bool away_from_zero = false;  // keep |x| >= 0.1 (ReLU, abs kinks)
+  bool distinct = false;        // a shuffled grid over [lo, hi]: no two values closer than its step (max-pool ties)
 };
 
 struct Case {
@@ -30,6 +32,13 @@ struct Case {
 };
 
 Tensor labels() { return from_vector({0, 2, 1, 2}, {4}, DType::I64); }
+
+// A fixed dropout mask of the given shape: every third element dropped.
+Tensor fixed_mask(const Shape& shape) {
+  Tensor m = zeros(shape, DType::U8);
+  for (int64_t i = 0; i < m.numel(); ++i) m.data<uint8_t>()[i] = i % 3 == 1 ? 0 : 1;
+  return m;
+}
 
 const std::vector<Case>& kCases() {
   static const std::vector<Case> cases = {
@@ -107,6 +116,75 @@ const std::vector<Case>& kCases() {
        {{{4, 3}, -2, 2}}},
       {Op::NllLoss, "mean", [](auto& x) { return ops::nll_loss(ops::log_softmax(x[0]), labels()); }, {{{4, 3}}}},
       {Op::NllLoss, "none", [](auto& x) { return ops::nll_loss(x[0], labels(), ops::Reduction::None); }, {{{4, 3}}}},
+      {Op::Conv2d, "stride 2 padding 1 bias",
+       [](auto& x) { return ops::conv2d(x[0], x[1], x[2], {.stride = {2, 2}, .padding = {1, 1}}); },
+       {{{2, 3, 7, 6}}, {{4, 3, 3, 3}}, {{4}}}},
+      {Op::Conv2d, "dilation 2 stride (1, 2) no bias",
+       [](auto& x) { return ops::conv2d(x[0], x[1], Tensor(), {.stride = {1, 2}, .dilation = {2, 1}}); },
+       {{{1, 2, 8, 7}}, {{3, 2, 3, 2}}}},
+      {Op::Conv2d, "groups 2 padding (1, 0)",
+       [](auto& x) { return ops::conv2d(x[0], x[1], x[2], {.padding = {1, 0}, .groups = 2}); },
+       {{{2, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}}},
+      {Op::MaxPool2d, "2x2",
+       [](auto& x) { return ops::max_pool2d(x[0]); }, {{{2, 3, 4, 6}, -1, 1, false, true}}},
+      {Op::MaxPool2d, "3x3 stride 2 padding 1 overlapping",
+       [](auto& x) { return ops::max_pool2d(x[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); },
+       {{{2, 2, 7, 6}, -1, 1, false, true}}},
+      {Op::MaxPool2d, "ceil_mode dilation 2",
+       [](auto& x) { return ops::max_pool2d(x[0], {.kernel_size = {2, 2}, .stride = {2, 1}, .dilation = {2, 2}, .ceil_mode = true}); },
+       {{{1, 2, 7, 6}, -1, 1, false, true}}},
+      {Op::AvgPool2d, "2x2", [](auto& x) { return ops::avg_pool2d(x[0]); }, {{{2, 3, 4, 6}}}},
+      {Op::AvgPool2d, "3x3 stride 2 padding 1 count_include_pad",
+       [](auto& x) { return ops::avg_pool2d(x[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); },
+       {{{2, 2, 7, 6}}}},
+      {Op::AvgPool2d, "exclude pad ceil_mode",
+       [](auto& x) {
+         return ops::avg_pool2d(x[0], {.kernel_size = {3, 2}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true,
+                                       .count_include_pad = false});
+       },
+       {{{1, 2, 6, 5}}}},
+      {Op::AvgPool2d, "adaptive 2x2 of 4x6", [](auto& x) { return ops::adaptive_avg_pool2d(x[0], {2, 2}); }, {{{2, 2, 4, 6}}}},
+      {Op::SumDim, "global_avg_pool2d", [](auto& x) { return ops::global_avg_pool2d(x[0]); }, {{{2, 3, 4, 5}}}},
+      {Op::BatchNorm, "train 1d",
+       [](auto& x) { return ops::batch_norm(x[0], Tensor(), Tensor(), x[1], x[2], true); },
+       {{{6, 4}, -2, 2}, {{4}, 0.5, 2.0}, {{4}}}},
+      {Op::BatchNorm, "train 2d with running stats",
+       [](auto& x) {
+         Tensor rm = zeros({2}, DType::F64), rv = ones({2}, DType::F64);
+         return ops::batch_norm(x[0], rm, rv, x[1], x[2], true, 0.1, 1e-5);
+       },
+       {{{3, 2, 3, 3}, -2, 2}, {{2}, 0.5, 2.0}, {{2}}}},
+      {Op::BatchNorm, "train 1d no affine", [](auto& x) { return ops::batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+       {{{5, 3}, -2, 2}}},
+      {Op::BatchNorm, "eval 2d running stats",
+       [](auto& x) {
+         Tensor rm = from_vector({0.3, -0.2}, {2}, DType::F64), rv = from_vector({0.5, 2.0}, {2}, DType::F64);
+         return ops::batch_norm(x[0], rm, rv, x[1], x[2], false);
+       },
+       {{{2, 2, 3, 2}, -2, 2}, {{2}, 0.5, 2.0}, {{2}}}},
+      {Op::LayerNorm, "last dim", [](auto& x) { return ops::layer_norm(x[0], {5}, x[1], x[2]); },
+       {{{3, 5}, -2, 2}, {{5}, 0.5, 2.0}, {{5}}}},
+      {Op::LayerNorm, "last two dims", [](auto& x) { return ops::layer_norm(x[0], {3, 4}, x[1], x[2], 1e-3); },
+       {{{2, 3, 4}, -2, 2}, {{3, 4}, 0.5, 2.0}, {{3, 4}}}},
+      {Op::LayerNorm, "no affine", [](auto& x) { return ops::layer_norm(x[0], {4}); }, {{{3, 4}, -2, 2}}},
+      {Op::Dropout, "fixed mask p 0.3", [](auto& x) { return ops::dropout(x[0], 0.3, fixed_mask({3, 4})); }, {{{3, 4}}}},
+      {Op::BceWithLogits, "mean", [](auto& x) { return ops::binary_cross_entropy_with_logits(x[0], x[1]); },
+       {{{4, 3}, -3, 3}, {{4, 3}, 0, 1}}},
+      {Op::BceWithLogits, "sum pos_weight weight",
+       [](auto& x) {
+         return ops::binary_cross_entropy_with_logits(
+             x[0], x[1], {.reduction = ops::Reduction::Sum, .weight = from_vector({0.5, 2.0, 1.0}, {3}, DType::F64),
+                          .pos_weight = from_vector({3.0, 0.5, 1.0}, {3}, DType::F64)});
+       },
+       {{{4, 3}, -3, 3}, {{4, 3}, 0, 1}}},
+      {Op::BceWithLogits, "none large logits",
+       [](auto& x) { return ops::binary_cross_entropy_with_logits(x[0] * 30.0, x[1], {.reduction = ops::Reduction::None}); },
+       {{{5}, -1, 1}, {{5}, 0, 1}}},
+      {Op::HuberLoss, "huber delta 0.5", [](auto& x) { return ops::huber_loss(x[0], x[1], ops::Reduction::Mean, 0.5); },
+       {{{3, 4}, -1, 1}, {{3, 4}, -1, 1}}},
+      {Op::HuberLoss, "smooth_l1 beta 0.3 none",
+       [](auto& x) { return ops::smooth_l1_loss(x[0], x[1], ops::Reduction::None, 0.3); }, {{{3, 4}, -1, 1}, {{3, 4}, -1, 1}}},
+      {Op::Abs, "l1_loss", [](auto& x) { return ops::l1_loss(x[0], x[1]); }, {{{3, 4}, 0.2, 1}, {{3, 4}, -1, -0.2}}},
   };
   return cases;
 }
@@ -116,6 +194,12 @@ std::vector<Tensor> make_inputs(const Case& c, uint64_t seed) {
   std::vector<Tensor> xs;
   for (const Input& in : c.inputs) {
     Tensor t = uniform(in.shape, in.lo, in.hi, gen, DType::F64);
+    if (in.distinct) {  // k/n on a grid, shuffled: gaps of (hi - lo)/n >> the difference step
+      double* p = t.data<double>();
+      const int64_t n = t.numel();
+      for (int64_t i = 0; i < n; ++i) p[i] = in.lo + (in.hi - in.lo) * static_cast<double>(i) / static_cast<double>(n);
+      for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[gen.below(static_cast<uint64_t>(i + 1))]);
+    }
     if (in.away_from_zero) {
       double* p = t.data<double>();
       for (int64_t i = 0; i < t.numel(); ++i)

@@ -25,6 +25,7 @@ enum class Op : uint16_t {
   Matmul, Linear, Sum, SumDim, MaxAll, MaxDim,
   Reshape, Transpose, IndexSelect, Concat, Cast, Clone,
   Softmax, LogSoftmax, CrossEntropy, NllLoss,
+  Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm, Dropout, BceWithLogits, HuberLoss,
   Count
 };
 

@@ -31,8 +31,9 @@ class Loss {
 /// Integer labels [N] to one-hot rows [N, C] of dtype.
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype);
 
-/// Builds the [loss] section ("cross_entropy" with label_smoothing and weight, "mse", "nll");
-/// unknown types or keys throw naming the field.
+/// Builds the [loss] section: "cross_entropy" (label_smoothing, weight), "mse", "nll",
+/// "bce_with_logits" (weight, pos_weight), "l1", "huber" (delta), "smooth_l1" (beta), each with
+/// `reduction`; unknown types or keys throw naming the field.
 std::unique_ptr<Loss> make_loss(const Args& spec);
 
 }  // namespace descent::loss

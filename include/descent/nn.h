@@ -11,6 +11,7 @@
 //   net->push_back(std::make_shared<descent::nn::Linear>(256, 10));
 //   descent::Tensor logits = (*net)(x);          // x: [N, 784]
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <utility>
@@ -229,5 +230,186 @@ std::shared_ptr<Module> make_layer(const Args& spec, const Shape& input_shape, D
 std::shared_ptr<Sequential> build_model(const ModelConfig& model, DType dtype, uint64_t seed);
 /// Prints each layer, its output shape and parameter count (torchsummary style).
 std::string summary(const Sequential& model, const Shape& input_shape);
+
+// ---- convolution and pooling (inputs [N, C, H, W]; per-axis values are {h, w}) ---------------
+
+/// Options of Conv2d, as torch.nn.Conv2d's keyword arguments.
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1};    ///< step between windows
+  std::array<int64_t, 2> padding{0, 0};   ///< zeros on each side
+  std::array<int64_t, 2> dilation{1, 1};  ///< spacing of kernel taps
+  int64_t groups = 1;                     ///< channel groups (in and out divisible by it)
+  bool bias = true;                       ///< learnable bias
+  DType dtype = DType::F32;               ///< parameter dtype
+  uint64_t seed = 0;                      ///< seed of torch's default init (kaiming_uniform a=√5)
+};
+
+/// 2-d convolution, weight [out, in/groups, kh, kw] and bias [out] as torch.nn.Conv2d (same init).
+class Conv2d : public Module {
+ public:
+  /// in_channels -> out_channels with a kh x kw kernel.
+  Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size, const Conv2dOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+  /// Input channels.
+  int64_t in_channels() const { return in_; }
+  /// Output channels.
+  int64_t out_channels() const { return out_; }
+  Tensor weight;  ///< [out, in/groups, kh, kw]
+  Tensor bias;    ///< [out] or undefined
+
+ private:
+  int64_t in_, out_;
+  std::array<int64_t, 2> kernel_;
+  Conv2dOptions opt_;
+};
+
+/// Max pooling (torch.nn.MaxPool2d); the gradient goes to the first arg-max of each window.
+class MaxPool2d : public Module {
+ public:
+  /// Pooling with ops::Pool2dOptions (stride 0 = kernel_size).
+  explicit MaxPool2d(const ops::Pool2dOptions& options) : opt_(options) {}
+  Tensor forward(const Tensor& x) override { return ops::max_pool2d(x, opt_); }
+  std::string type_name() const override { return "MaxPool2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+
+ private:
+  ops::Pool2dOptions opt_;
+};
+
+/// Average pooling (torch.nn.AvgPool2d, count_include_pad by default).
+class AvgPool2d : public Module {
+ public:
+  /// Pooling with ops::Pool2dOptions (stride 0 = kernel_size).
+  explicit AvgPool2d(const ops::Pool2dOptions& options) : opt_(options) {}
+  Tensor forward(const Tensor& x) override { return ops::avg_pool2d(x, opt_); }
+  std::string type_name() const override { return "AvgPool2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+
+ private:
+  ops::Pool2dOptions opt_;
+};
+
+/// torch.nn.AdaptiveAvgPool2d for output sizes dividing the input (1 = global mean, [N, C, 1, 1]).
+class AdaptiveAvgPool2d : public Module {
+ public:
+  /// Output extent {h, w}.
+  explicit AdaptiveAvgPool2d(std::array<int64_t, 2> output_size) : size_(output_size) {}
+  Tensor forward(const Tensor& x) override { return ops::adaptive_avg_pool2d(x, size_); }
+  std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+
+ private:
+  std::array<int64_t, 2> size_;
+};
+
+/// Mean over H and W: [N, C, H, W] -> [N, C] (global average pooling, flattened).
+class GlobalAvgPool2d : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::global_avg_pool2d(x); }
+  std::string type_name() const override { return "GlobalAvgPool2d"; }
+  Shape output_shape(const Shape& input) const override;
+};
+
+// ---- normalization and dropout --------------------------------------------------------------
+
+/// Options of BatchNorm1d / BatchNorm2d, as torch.
+struct BatchNormOptions {
+  double eps = 1e-5;                ///< added to the variance
+  double momentum = 0.1;            ///< running = (1 - momentum) running + momentum batch
+  bool affine = true;               ///< learnable weight (γ, init 1) and bias (β, init 0)
+  bool track_running_stats = true;  ///< keep running_mean / running_var and use them in eval mode
+  DType dtype = DType::F32;         ///< parameter and buffer dtype
+};
+
+/// Batch normalization per channel (dim 1); BatchNorm1d and BatchNorm2d fix the input rank.
+class BatchNorm : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+  /// Channels (features) normalized.
+  int64_t num_features() const { return features_; }
+  Tensor weight;               ///< γ [C] (affine)
+  Tensor bias;                 ///< β [C] (affine)
+  Tensor running_mean;         ///< [C], init 0 (track_running_stats)
+  Tensor running_var;          ///< [C], init 1 (track_running_stats)
+  Tensor num_batches_tracked;  ///< int64 0-d count of training batches (track_running_stats)
+
+ protected:
+  /// ranks = accepted per-sample ranks (e.g. {1, 2} for 1d, {3} for 2d).
+  BatchNorm(int64_t num_features, const BatchNormOptions& options, std::vector<int64_t> ranks);
+
+ private:
+  int64_t features_;
+  BatchNormOptions opt_;
+  std::vector<int64_t> ranks_;
+};
+
+/// Batch normalization of [N, F] (or [N, C, L]) per feature.
+class BatchNorm1d : public BatchNorm {
+ public:
+  /// Normalizes num_features features.
+  explicit BatchNorm1d(int64_t num_features, const BatchNormOptions& options = {}) : BatchNorm(num_features, options, {1, 2}) {}
+  std::string type_name() const override { return "BatchNorm1d"; }
+};
+
+/// Batch normalization of [N, C, H, W] per channel.
+class BatchNorm2d : public BatchNorm {
+ public:
+  /// Normalizes num_features channels.
+  explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& options = {}) : BatchNorm(num_features, options, {3}) {}
+  std::string type_name() const override { return "BatchNorm2d"; }
+};
+
+/// Options of LayerNorm, as torch.
+struct LayerNormOptions {
+  double eps = 1e-5;                ///< added to the variance
+  bool elementwise_affine = true;   ///< learnable weight (init 1) and bias (init 0)
+  bool bias = true;                 ///< learnable bias (with elementwise_affine)
+  DType dtype = DType::F32;         ///< parameter dtype
+};
+
+/// Layer normalization over the trailing dims `normalized_shape` of each sample.
+class LayerNorm : public Module {
+ public:
+  /// Normalizes over the last normalized_shape.size() dims.
+  explicit LayerNorm(Shape normalized_shape, const LayerNormOptions& options = {});
+  Tensor forward(const Tensor& x) override { return ops::layer_norm(x, shape_, weight, bias, opt_.eps); }
+  std::string type_name() const override { return "LayerNorm"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+  Tensor weight;  ///< normalized_shape (elementwise_affine)
+  Tensor bias;    ///< normalized_shape (elementwise_affine and bias)
+
+ private:
+  Shape shape_;
+  LayerNormOptions opt_;
+};
+
+/// Dropout with inverted scaling: zeroes each value with probability p in training mode and
+/// divides the rest by 1 - p; the identity in eval mode. Masks come from the module's own
+/// generator, seeded at construction, so a run is reproducible.
+class Dropout : public Module {
+ public:
+  /// Drop probability p in [0, 1] and the generator's seed.
+  explicit Dropout(double p = 0.5, uint64_t seed = 0);
+  Tensor forward(const Tensor& x) override { return ops::dropout(x, p_, is_training(), gen_); }
+  std::string type_name() const override { return "Dropout"; }
+  std::string describe() const override;
+  /// Drop probability.
+  double p() const { return p_; }
+  /// The mask generator (its state goes into checkpoints).
+  Generator& generator() { return gen_; }
+
+ private:
+  double p_;
+  Generator gen_;
+};
 
 }  // namespace descent::nn

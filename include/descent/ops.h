@@ -11,6 +11,7 @@
 //   Tensor loss = ops::cross_entropy(ops::linear(h, w2, b2), labels);
 //   loss.backward();
 #pragma once
+#include <array>
 #include <vector>
 
 #include "descent/autograd.h"
@@ -156,6 +157,71 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean);
 /// Mean (or sum) of (a - b)^2 — the lecture's squared error (composite).
 Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction = Reduction::Mean);
+
+// ---- convolution and pooling on [N, C, H, W] (per-axis values are {h, w}) -------------------
+/// Options of conv2d, as torch.nn.functional.conv2d.
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1};    ///< step between windows
+  std::array<int64_t, 2> padding{0, 0};   ///< zeros added on each side
+  std::array<int64_t, 2> dilation{1, 1};  ///< spacing of the kernel taps (1 = dense)
+  int64_t groups = 1;                     ///< input and output channels split into this many groups
+};
+/// Cross-correlation of x [N, C, H, W] with w [out, C/groups, kh, kw] plus b [out] (optional);
+/// float32 through oneDNN, float64 through plain loops.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dOptions& opt = {});
+
+/// Options of max_pool2d and avg_pool2d, as torch.nn.functional.
+struct Pool2dOptions {
+  std::array<int64_t, 2> kernel_size{2, 2};  ///< window extent
+  std::array<int64_t, 2> stride{0, 0};       ///< 0 = kernel_size (torch's default)
+  std::array<int64_t, 2> padding{0, 0};      ///< implicit padding, at most half the kernel
+  std::array<int64_t, 2> dilation{1, 1};     ///< tap spacing (max pooling only)
+  bool ceil_mode = false;                    ///< round the output extent up
+  bool count_include_pad = true;             ///< average pooling divides by the padded window
+};
+/// Window maxima; the gradient goes to the first arg-max of each window.
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt = {});
+/// Window means.
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt = {});
+/// Mean over H and W: [N, C, H, W] -> [N, C] (composite).
+Tensor global_avg_pool2d(const Tensor& x);
+/// torch's adaptive_avg_pool2d for output sizes that divide the input (1 = global mean, [N, C, 1, 1]).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
+
+// ---- normalization ----------------------------------------------------------------------
+/// torch.nn.functional.batch_norm on [N, C, ...] per channel: with `training` (or without running
+/// statistics) normalizes with the batch mean and biased variance and, if given, updates
+/// running_mean/running_var in place (momentum, unbiased variance); otherwise uses them.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), bool training = false, double momentum = 0.1, double eps = 1e-5);
+/// Normalizes over the trailing dims `normalized_shape`, then scales by weight and shifts by bias
+/// (both of that shape, optional).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+// ---- dropout ----------------------------------------------------------------------------
+/// x · mask / (1 - p) for a uint8 mask of x's shape (1 = keep): dropout with a fixed mask.
+Tensor dropout(const Tensor& x, double p, const Tensor& mask);
+/// Dropout with a mask drawn from gen (keep probability 1 - p); x itself when !training or p == 0.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+/// uint8 tensor of `shape` with 1 at probability `keep`, drawn from gen.
+Tensor bernoulli_mask(const Shape& shape, double keep, Generator& gen);
+
+// ---- regression and binary losses ---------------------------------------------------------
+/// Options of binary_cross_entropy_with_logits, as torch.
+struct BceWithLogitsOptions {
+  Reduction reduction = Reduction::Mean;  ///< how per-element losses are reduced
+  Tensor weight{};                        ///< per-element rescaling, broadcast to the input (optional)
+  Tensor pos_weight{};                    ///< weight of positive targets, broadcast (e.g. [C]) (optional)
+};
+/// Sigmoid + binary cross-entropy on logits and float targets in [0, 1] of the same shape; stable for any logit.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const BceWithLogitsOptions& opt = {});
+/// Mean (or sum) of |input - target| (composite).
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// 0.5 d² for |d| < delta, delta (|d| - 0.5 delta) otherwise, d = input - target.
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean, double delta = 1.0);
+/// huber_loss with delta = beta divided by beta (torch's smooth_l1_loss; beta = 0 is l1_loss).
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean, double beta = 1.0);
 
 }  // namespace ops
 }  // namespace descent

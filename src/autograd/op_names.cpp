@@ -11,6 +11,8 @@ const char* op_name(Op op) {
       "matmul", "linear", "sum", "sum_dim", "max", "max_dim",
       "reshape", "transpose", "index_select", "concat", "cast", "clone",
       "softmax", "log_softmax", "cross_entropy", "nll_loss",
+      "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout",
+      "binary_cross_entropy_with_logits", "huber_loss",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Op::Count), "every Op needs a name");
   auto i = static_cast<size_t>(op);

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <array>
 #include <map>
 #include <sstream>
+#include <variant>
 
 #include "descent/init.h"
 #include "descent/nn.h"
@@ -27,6 +29,66 @@ int64_t features_of(const Shape& in, const std::string& type) {
   return in[0];
 }
 
+// An int or a [h, w] pair (torch accepts both for kernel_size, stride, padding, dilation).
+std::array<int64_t, 2> pair_arg(const Args& a, const std::string& key, std::array<int64_t, 2> def) {
+  if (!a.has(key)) return def;
+  std::vector<int64_t> v = a.get_ints(key);
+  if (v.size() == 1) return {v[0], v[0]};
+  if (v.size() == 2) return {v[0], v[1]};
+  throw Error(fmt::format("{} must be an integer or a list of two, got {} values", key, v.size()));
+}
+
+// Per-sample [C, H, W] of a 2-d layer's input.
+const Shape& chw_of(const Shape& in, const std::string& type) {
+  if (in.size() != 3)
+    throw Error(fmt::format("{} needs a per-sample input [C, H, W], gets {} (set [model] input_shape = [C, H, W], e.g. "
+                            "[1, 28, 28], and put flatten only after the convolutional layers)", type, shape_str(in)));
+  return in;
+}
+
+// Checks an optional "in_channels"/"num_features" key against the inferred value.
+void check_inferred(const Args& a, const std::string& key, int64_t inferred) {
+  if (a.has(key) && a.get_int(key) != inferred)
+    throw Error(fmt::format("{} = {} but the previous layer gives {}", key, a.get_int(key), inferred));
+}
+
+// conv2d padding: an int, a pair, or torch's "valid" / "same" (stride 1; needs an even total padding).
+std::array<int64_t, 2> conv_padding(const Args& a, std::array<int64_t, 2> k, std::array<int64_t, 2> dil,
+                                    std::array<int64_t, 2> stride) {
+  auto it = a.values().find("padding");
+  if (it == a.values().end() || !std::holds_alternative<std::string>(it->second)) return pair_arg(a, "padding", {0, 0});
+  std::string mode = a.get_string("padding");
+  if (mode == "valid") return {0, 0};
+  if (mode != "same") throw Error(fmt::format("padding must be an integer, [h, w], \"valid\" or \"same\", got '{}'", mode));
+  std::array<int64_t, 2> p{};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t total = dil[i] * (k[i] - 1);
+    if (stride[i] != 1) throw Error("padding = \"same\" needs stride 1 (as in torch)");
+    if (total % 2 != 0)
+      throw Error(fmt::format("padding = \"same\" with kernel {} and dilation {} needs uneven padding, which is not "
+                              "supported; give padding explicitly", k[i], dil[i]));
+    p[i] = total / 2;
+  }
+  return p;
+}
+
+ops::Pool2dOptions pool_options(const Args& a, bool max_pool) {
+  ops::Pool2dOptions o;
+  o.kernel_size = pair_arg(a, "kernel_size", {0, 0});
+  if (!a.has("kernel_size")) throw Error("missing key 'kernel_size'");
+  o.stride = pair_arg(a, "stride", o.kernel_size);
+  o.padding = pair_arg(a, "padding", {0, 0});
+  o.ceil_mode = a.get_bool("ceil_mode", false);
+  if (max_pool) o.dilation = pair_arg(a, "dilation", {1, 1});
+  else o.count_include_pad = a.get_bool("count_include_pad", true);
+  return o;
+}
+
+BatchNormOptions bn_options(const Args& a, DType dtype) {
+  return {.eps = a.get_double("eps", 1e-5), .momentum = a.get_double("momentum", 0.1), .affine = a.get_bool("affine", true),
+          .track_running_stats = a.get_bool("track_running_stats", true), .dtype = dtype};
+}
+
 const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> kFactories = {
       {"linear",
@@ -37,6 +99,68 @@ const std::map<std::string, Factory>& factories() {
          int64_t out = a.get_int("out_features");
          return std::make_shared<Linear>(in, out,
                                          LinearOptions{.bias = a.get_bool("bias", true), .dtype = c.dtype, .seed = c.gen.next_u64()});
+       }},
+      {"conv2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         const int64_t in = chw_of(c.in, "conv2d")[0];
+         check_inferred(a, "in_channels", in);
+         const int64_t out = a.get_int("out_channels");
+         if (!a.has("kernel_size")) throw Error("missing key 'kernel_size'");
+         Conv2dOptions o{.stride = pair_arg(a, "stride", {1, 1}), .dilation = pair_arg(a, "dilation", {1, 1}),
+                         .groups = a.get_int("groups", 1), .bias = a.get_bool("bias", true), .dtype = c.dtype,
+                         .seed = c.gen.next_u64()};
+         const auto k = pair_arg(a, "kernel_size", {1, 1});
+         o.padding = conv_padding(a, k, o.dilation, o.stride);
+         if (a.get_string("padding_mode", "zeros") != "zeros") throw Error("only padding_mode = \"zeros\" is supported");
+         return std::make_shared<Conv2d>(in, out, k, o);
+       }},
+      {"max_pool2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         chw_of(c.in, "max_pool2d");
+         return std::make_shared<MaxPool2d>(pool_options(a, true));
+       }},
+      {"avg_pool2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         chw_of(c.in, "avg_pool2d");
+         return std::make_shared<AvgPool2d>(pool_options(a, false));
+       }},
+      {"adaptive_avg_pool2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         chw_of(c.in, "adaptive_avg_pool2d");
+         if (!a.has("output_size")) throw Error("missing key 'output_size'");
+         return std::make_shared<AdaptiveAvgPool2d>(pair_arg(a, "output_size", {1, 1}));
+       }},
+      {"global_avg_pool",
+       [](const Args&, BuildContext& c) -> std::shared_ptr<Module> {
+         chw_of(c.in, "global_avg_pool");
+         return std::make_shared<GlobalAvgPool2d>();
+       }},
+      {"batch_norm1d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         if (c.in.size() != 1 && c.in.size() != 2)
+           throw Error(fmt::format("batch_norm1d needs a per-sample input [F] or [C, L], gets {} (use batch_norm2d after "
+                                   "conv2d)", shape_str(c.in)));
+         check_inferred(a, "num_features", c.in[0]);
+         return std::make_shared<BatchNorm1d>(c.in[0], bn_options(a, c.dtype));
+       }},
+      {"batch_norm2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         const int64_t ch = chw_of(c.in, "batch_norm2d")[0];
+         check_inferred(a, "num_features", ch);
+         return std::make_shared<BatchNorm2d>(ch, bn_options(a, c.dtype));
+       }},
+      {"layer_norm",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         if (c.in.empty()) throw Error("layer_norm needs a non-scalar per-sample input");
+         std::vector<int64_t> shape = a.get_ints("normalized_shape", std::vector<int64_t>{c.in.back()});
+         return std::make_shared<LayerNorm>(shape, LayerNormOptions{.eps = a.get_double("eps", 1e-5),
+                                                                    .elementwise_affine = a.get_bool("elementwise_affine", true),
+                                                                    .bias = a.get_bool("bias", true), .dtype = c.dtype});
+       }},
+      {"dropout",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         // The mask generator is seeded from the build generator: the run's seed fixes every mask.
+         return std::make_shared<Dropout>(a.get_double("p", 0.5), c.gen.next_u64());
        }},
       {"flatten", [](const Args&, BuildContext&) -> std::shared_ptr<Module> { return std::make_shared<Flatten>(); }},
       {"identity", [](const Args&, BuildContext&) -> std::shared_ptr<Module> { return std::make_shared<Identity>(); }},

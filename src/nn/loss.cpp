@@ -2,6 +2,9 @@
 #include "descent/loss.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <functional>
 
 #include "tensor/dispatch.h"
 
@@ -25,6 +28,12 @@ Tensor one_hot(const Tensor& labels, int64_t c, DType dtype) {
 }
 
 namespace {
+
+// A list of numbers from the config as a float64 [K] tensor (weights, pos_weight).
+Tensor vector_arg(const Args& a, const std::string& key) {
+  auto v = a.get_doubles(key);
+  return from_vector(v, {static_cast<int64_t>(v.size())}, DType::F64);
+}
 
 ops::Reduction parse_reduction(const Args& a) {
   std::string r = a.get_string("reduction", "mean");
@@ -72,6 +81,45 @@ class Mse : public Loss {
   ops::Reduction r_;
 };
 
+// Float targets of the output's shape; integer labels [N] against [N, C] become one-hot rows.
+Tensor float_target(const Tensor& out, const Tensor& target, const char* what) {
+  if (target.dtype() == DType::I64 && out.dim() == 2 && target.dim() == 1 && out.size(1) > 1)
+    return one_hot(target, out.size(1), out.dtype());
+  if (target.numel() == out.numel() && (target.shape() == out.shape() || target.dim() == 1))
+    return target.to(out.dtype()).reshape(out.shape());  // also labels [N] against an output [N, 1]
+  throw Error(fmt::format("{}: output {} and target {} differ in shape", what, out.shape_str(), target.shape_str()));
+}
+
+// An elementwise loss on (output, float target): l1, huber, smooth_l1.
+class Elementwise : public Loss {
+ public:
+  using Fn = std::function<Tensor(const Tensor&, const Tensor&)>;
+  Elementwise(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  Tensor operator()(const Tensor& out, const Tensor& target) const override {
+    return fn_(out, float_target(out, target, name_.c_str()));
+  }
+  std::string name() const override { return name_; }
+  bool classification() const override { return false; }
+
+ private:
+  std::string name_;
+  Fn fn_;
+};
+
+class BceWithLogits : public Loss {
+ public:
+  explicit BceWithLogits(ops::BceWithLogitsOptions o) : opt_(std::move(o)) {}
+  Tensor operator()(const Tensor& out, const Tensor& target) const override {
+    return ops::binary_cross_entropy_with_logits(out, float_target(out, target, "bce_with_logits"), opt_);
+  }
+  std::string name() const override { return "bce_with_logits"; }
+  // Multi-label outputs have no single arg-max label; a [N, 1] output has only one column.
+  bool classification() const override { return false; }
+
+ private:
+  ops::BceWithLogitsOptions opt_;
+};
+
 }  // namespace
 
 std::unique_ptr<Loss> make_loss(const Args& a) {
@@ -92,10 +140,33 @@ std::unique_ptr<Loss> make_loss(const Args& a) {
     loss = std::make_unique<Mse>(parse_reduction(a));
   } else if (type == "nll") {
     loss = std::make_unique<Nll>(parse_reduction(a));
+  } else if (type == "bce_with_logits") {
+    ops::BceWithLogitsOptions o{.reduction = parse_reduction(a)};
+    if (a.has("weight")) o.weight = vector_arg(a, "weight");
+    if (a.has("pos_weight")) o.pos_weight = vector_arg(a, "pos_weight");
+    loss = std::make_unique<BceWithLogits>(o);
+  } else if (type == "l1") {
+    loss = std::make_unique<Elementwise>("l1", [r = parse_reduction(a)](const Tensor& o, const Tensor& t) {
+      return ops::l1_loss(o, t, r);
+    });
+  } else if (type == "huber") {
+    const double delta = a.get_double("delta", 1.0);
+    if (!(delta > 0)) throw Error(fmt::format("{}: delta must be positive, got {}", a.where(), delta));
+    loss = std::make_unique<Elementwise>("huber", [r = parse_reduction(a), delta](const Tensor& o, const Tensor& t) {
+      return ops::huber_loss(o, t, r, delta);
+    });
+  } else if (type == "smooth_l1") {
+    const double beta = a.get_double("beta", 1.0);
+    if (!(beta >= 0)) throw Error(fmt::format("{}: beta must be >= 0, got {}", a.where(), beta));
+    loss = std::make_unique<Elementwise>("smooth_l1", [r = parse_reduction(a), beta](const Tensor& o, const Tensor& t) {
+      return ops::smooth_l1_loss(o, t, r, beta);
+    });
   } else {
-    std::string hint = closest_match(type, {"cross_entropy", "mse", "nll"});
+    static const std::vector<std::string> kKnown = {"cross_entropy", "mse", "nll", "bce_with_logits", "l1", "huber", "smooth_l1"};
+    std::string hint = closest_match(type, kKnown);
     throw Error(fmt::format("{}: unknown loss type '{}'{}", a.where(), type,
-                            hint.empty() ? " (known: cross_entropy, mse, nll)" : fmt::format(" (did you mean '{}'?)", hint)));
+                            hint.empty() ? fmt::format(" (known: {})", fmt::join(kKnown, ", "))
+                                         : fmt::format(" (did you mean '{}'?)", hint)));
   }
   a.finish();
   return loss;

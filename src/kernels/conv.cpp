@@ -1,0 +1,304 @@
+// 2-d convolution: oneDNN primitives for float32, plain loops for float64 (see conv.h).
+#include "kernels/conv.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace descent::kernels {
+
+int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Dt = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& cpu_stream() {
+  static dnnl::stream s(cpu_engine());
+  return s;
+}
+
+// Grow-only buffers for layout reorders, shared by every shape: memory stays at the largest
+// layer's need instead of one copy per cached shape.
+class Arena {
+ public:
+  static constexpr int kSlots = 6;
+  ~Arena() {
+    for (auto& s : slots_) std::free(s.ptr);
+  }
+  void* get(int i, size_t bytes) {
+    Slot& s = slots_[static_cast<size_t>(i)];
+    if (bytes > s.cap) {
+      std::free(s.ptr);
+      size_t cap = (bytes + 4095) / 4096 * 4096;
+      s.ptr = std::aligned_alloc(64, cap);
+      if (!s.ptr) throw std::bad_alloc();
+      s.cap = cap;
+    }
+    return s.ptr;
+  }
+
+ private:
+  struct Slot {
+    void* ptr = nullptr;
+    size_t cap = 0;
+  };
+  std::array<Slot, kSlots> slots_{};
+};
+
+ConvLayout g_layout[3] = {ConvLayout::Blocked, ConvLayout::Blocked, ConvLayout::Blocked};
+
+struct Reorder {
+  memory::desc from, to;
+  dnnl::reorder prim;
+};
+
+// Everything built once per geometry.
+struct Entry {
+  memory::desc x, w, b, y;  // plain (PyTorch) layouts
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  bool has_bwd = false;
+  dnnl::convolution_backward_data::primitive_desc bd_pd;
+  dnnl::convolution_backward_data bd;
+  dnnl::convolution_backward_weights::primitive_desc bw_pd;
+  dnnl::convolution_backward_weights bw;
+  std::vector<Reorder> reorders;
+
+  dnnl::reorder& reorder(const memory::desc& from, const memory::desc& to) {
+    for (auto& r : reorders)
+      if (r.from == from && r.to == to) return r.prim;
+    reorders.push_back({from, to, dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to))});
+    return reorders.back().prim;
+  }
+};
+
+using Key = std::tuple<std::array<int64_t, 16>, int, int, int>;
+
+struct Cache {
+  std::mutex mu;
+  std::map<Key, Entry> entries;
+  Arena arena;
+};
+Cache& cache() {
+  static Cache c;
+  return c;
+}
+
+memory::dims wdims(const Conv2dShape& s) {
+  if (s.groups == 1) return {s.oc, s.c, s.kh, s.kw};
+  return {s.groups, s.oc / s.groups, s.c / s.groups, s.kh, s.kw};
+}
+
+struct Geometry {
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+Geometry geometry(const Conv2dShape& s) {
+  // oneDNN counts dilation from 0; symmetric padding reproduces PyTorch's floor formula.
+  return {{s.stride_h, s.stride_w}, {s.dil_h - 1, s.dil_w - 1}, {s.pad_h, s.pad_w}, {s.pad_h, s.pad_w}};
+}
+
+memory::desc want(const memory::desc& plain, ConvLayout layout) {
+  return layout == ConvLayout::Plain ? plain : memory::desc(plain.dims(), Dt::f32, Tag::any);
+}
+
+Entry& entry_for(const Conv2dShape& s, bool has_bias, bool backward) {
+  Cache& c = cache();
+  Key key{{s.n, s.c, s.h, s.w, s.oc, s.kh, s.kw, s.oh, s.ow, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
+           s.groups},
+          has_bias ? 1 : 0,
+          static_cast<int>(g_layout[0]) * 9 + static_cast<int>(g_layout[1]) * 3 + static_cast<int>(g_layout[2]),
+          0};
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) {
+    if (c.entries.size() >= 64) c.entries.clear();  // bounded: shapes of a run are few
+    Entry e;
+    e.x = memory::desc({s.n, s.c, s.h, s.w}, Dt::f32, Tag::nchw);
+    e.w = memory::desc(wdims(s), Dt::f32, s.groups == 1 ? Tag::oihw : Tag::goihw);
+    e.b = memory::desc({s.oc}, Dt::f32, Tag::x);
+    e.y = memory::desc({s.n, s.oc, s.oh, s.ow}, Dt::f32, Tag::nchw);
+    Geometry g = geometry(s);
+    auto any_w = memory::desc(wdims(s), Dt::f32, Tag::any);
+    auto d = has_bias
+                 ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                   dnnl::algorithm::convolution_direct, want(e.x, g_layout[0]), any_w,
+                                                   e.b, want(e.y, g_layout[0]), g.strides, g.dilates, g.pad_l, g.pad_r)
+                 : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                                   dnnl::algorithm::convolution_direct, want(e.x, g_layout[0]), any_w,
+                                                   want(e.y, g_layout[0]), g.strides, g.dilates, g.pad_l, g.pad_r);
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, cpu_engine());
+    e.fwd = dnnl::convolution_forward(e.fwd_pd);
+    it = c.entries.emplace(key, std::move(e)).first;
+  }
+  Entry& e = it->second;
+  if (backward && !e.has_bwd) {
+    Geometry g = geometry(s);
+    auto any_w = memory::desc(wdims(s), Dt::f32, Tag::any);
+    dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, want(e.x, g_layout[1]), any_w,
+                                             want(e.y, g_layout[1]), g.strides, g.dilates, g.pad_l, g.pad_r);
+    e.bd_pd = dnnl::convolution_backward_data::primitive_desc(dd, cpu_engine(), e.fwd_pd);
+    e.bd = dnnl::convolution_backward_data(e.bd_pd);
+    auto wd = has_bias ? dnnl::convolution_backward_weights::desc(
+                             dnnl::algorithm::convolution_direct, want(e.x, g_layout[2]), any_w, e.b,
+                             want(e.y, g_layout[2]), g.strides, g.dilates, g.pad_l, g.pad_r)
+                       : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
+                                                                  want(e.x, g_layout[2]), any_w, want(e.y, g_layout[2]),
+                                                                  g.strides, g.dilates, g.pad_l, g.pad_r);
+    e.bw_pd = dnnl::convolution_backward_weights::primitive_desc(wd, cpu_engine(), e.fwd_pd);
+    e.bw = dnnl::convolution_backward_weights(e.bw_pd);
+    e.has_bwd = true;
+  }
+  return e;
+}
+
+// A memory of layout `to` holding the plain data at p: p itself, or a reordered copy in a slot.
+memory as_input(Entry& e, const memory::desc& plain, const memory::desc& to, const void* p, int slot) {
+  memory src(plain, cpu_engine(), const_cast<void*>(p));
+  if (plain == to) return src;
+  memory dst(to, cpu_engine(), cache().arena.get(slot, to.get_size()));
+  e.reorder(plain, to).execute(cpu_stream(), src, dst);
+  return dst;
+}
+// Where a primitive writes an output of layout `from` that must end up plain at p.
+memory as_output(const memory::desc& plain, const memory::desc& from, void* p, int slot) {
+  if (plain == from) return memory(plain, cpu_engine(), p);
+  return memory(from, cpu_engine(), cache().arena.get(slot, from.get_size()));
+}
+void finish_output(Entry& e, const memory& out, const memory::desc& plain, void* p) {
+  if (out.get_desc() == plain) return;
+  memory dst(plain, cpu_engine(), p);
+  e.reorder(out.get_desc(), plain).execute(cpu_stream(), const_cast<memory&>(out), dst);
+}
+
+// ---- float64 reference loops ---------------------------------------------------------------
+template <class F>
+void for_each_tap(const Conv2dShape& s, F f) {
+  // f(n, oc, ic, oy, ox, ky, kx, iy, ix) for every in-bounds tap; ic counts within the group.
+  const int64_t cg = s.c / s.groups, og = s.oc / s.groups;
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t o = 0; o < s.oc; ++o) {
+      const int64_t g = o / og;
+      for (int64_t ic = 0; ic < cg; ++ic)
+        for (int64_t oy = 0; oy < s.oh; ++oy)
+          for (int64_t ky = 0; ky < s.kh; ++ky) {
+            const int64_t iy = oy * s.stride_h - s.pad_h + ky * s.dil_h;
+            if (iy < 0 || iy >= s.h) continue;
+            for (int64_t ox = 0; ox < s.ow; ++ox)
+              for (int64_t kx = 0; kx < s.kw; ++kx) {
+                const int64_t ix = ox * s.stride_w - s.pad_w + kx * s.dil_w;
+                if (ix < 0 || ix >= s.w) continue;
+                f(((n * s.c + g * cg + ic) * s.h + iy) * s.w + ix, ((o * cg + ic) * s.kh + ky) * s.kw + kx,
+                  ((n * s.oc + o) * s.oh + oy) * s.ow + ox);
+              }
+          }
+    }
+}
+
+}  // namespace
+
+void set_conv_layout(ConvLayout fwd, ConvLayout bwd_data, ConvLayout bwd_weights) {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  g_layout[0] = fwd;
+  g_layout[1] = bwd_data;
+  g_layout[2] = bwd_weights;
+}
+
+const char* conv2d_impl_name(const Conv2dShape& s, int pass) {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  Entry& e = entry_for(s, true, true);
+  return pass == 0 ? e.fwd_pd.impl_info_str() : pass == 1 ? e.bd_pd.impl_info_str() : e.bw_pd.impl_info_str();
+}
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  Entry& e = entry_for(s, b != nullptr, false);
+  memory mx = as_input(e, e.x, e.fwd_pd.src_desc(), x, 0);
+  memory mw = as_input(e, e.w, e.fwd_pd.weights_desc(), w, 1);
+  memory my = as_output(e.y, e.fwd_pd.dst_desc(), y, 2);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
+  if (b) args.emplace(DNNL_ARG_BIAS, memory(e.b, cpu_engine(), const_cast<float*>(b)));
+  e.fwd.execute(cpu_stream(), args);
+  finish_output(e, my, e.y, y);
+  cpu_stream().wait();
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw,
+                     float* gb) {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  // The cached entry decides whether a bias gradient exists; a bias-free request uses the
+  // bias-free primitives, otherwise diff_bias lands in gb (or a scratch slot when not wanted).
+  Entry& e = entry_for(s, gb != nullptr, true);
+  memory mg_data;
+  if (gx) {
+    memory mg = as_input(e, e.y, e.bd_pd.diff_dst_desc(), gy, 0);
+    mg_data = mg;
+    memory mw = as_input(e, e.w, e.bd_pd.weights_desc(), w, 1);
+    memory mgx = as_output(e.x, e.bd_pd.diff_src_desc(), gx, 2);
+    e.bd.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
+    finish_output(e, mgx, e.x, gx);
+  }
+  if (gw || gb) {
+    // Reuse the reordered gy of the data pass when both passes want the same layout.
+    memory mg = gx && mg_data.get_desc() == e.bw_pd.diff_dst_desc() ? mg_data
+                                                                    : as_input(e, e.y, e.bw_pd.diff_dst_desc(), gy, 3);
+    memory mx = as_input(e, e.x, e.bw_pd.src_desc(), x, 4);
+    std::vector<float> unused;
+    float* gw_dst = gw;
+    if (!gw_dst) {
+      unused.resize(static_cast<size_t>(s.oc * (s.c / s.groups) * s.kh * s.kw));
+      gw_dst = unused.data();
+    }
+    memory mgw = as_output(e.w, e.bw_pd.diff_weights_desc(), gw_dst, 5);
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}};
+    if (gb) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.b, cpu_engine(), gb));
+    e.bw.execute(cpu_stream(), args);
+    finish_output(e, mgw, e.w, gw_dst);
+  }
+  cpu_stream().wait();
+}
+
+void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y) {
+  const int64_t plane = s.oh * s.ow;
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t o = 0; o < s.oc; ++o)
+      for (int64_t i = 0; i < plane; ++i) y[(n * s.oc + o) * plane + i] = b ? b[o] : 0.0;
+  for_each_tap(s, [&](int64_t xi, int64_t wi, int64_t yi) { y[yi] += x[xi] * w[wi]; });
+}
+
+void conv2d_backward(const Conv2dShape& s, const double* x, const double* w, const double* gy, double* gx, double* gw,
+                     double* gb) {
+  const int64_t wn = s.oc * (s.c / s.groups) * s.kh * s.kw;
+  if (gx) std::fill(gx, gx + s.n * s.c * s.h * s.w, 0.0);
+  if (gw) std::fill(gw, gw + wn, 0.0);
+  if (gx || gw)
+    for_each_tap(s, [&](int64_t xi, int64_t wi, int64_t yi) {
+      if (gx) gx[xi] += gy[yi] * w[wi];  // dL/dx = Σ over taps reading x of gy · w
+      if (gw) gw[wi] += gy[yi] * x[xi];  // dL/dw = Σ over positions of gy · x
+    });
+  if (gb) {
+    const int64_t plane = s.oh * s.ow;
+    for (int64_t o = 0; o < s.oc; ++o) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t i = 0; i < plane; ++i) acc += gy[(n * s.oc + o) * plane + i];
+      gb[o] = acc;  // dL/db = Σ gy over batch and positions
+    }
+  }
+}
+
+}  // namespace descent::kernels
