@@ -3,7 +3,7 @@
 //
 // Each schedule is a pure function of its counter t and the base lr, with the formulas of
 // PyTorch's torch.optim.lr_scheduler (written below in closed form; PyTorch steps most of them
-// recursively, and the two agree to ~1e-13 relative — tests/data/sched_reference.json holds
+// recursively, and the two agree to a few 1e-15 relative — tests/data/sched_reference.json holds
 // PyTorch's own values). A Schedule chains them:
 //
 //   lr(step) = chain(t) · m
@@ -23,8 +23,13 @@
 //               .plateau = ReduceLROnPlateau{.factor = 0.5, .patience = 2}},
 //              /*base_lr=*/0.1, {.steps_per_epoch = 469, .epochs = 20});
 //   for (int epoch = 0; epoch < 20; ++epoch) {
-//     for (auto& batch : loader) { opt.set_lr(s.lr()); train_step(batch); s.step(); }
-//     s.end_epoch(validation_loss);
+//     for (auto& batch : loader) {
+//       opt.set_lr(s.lr());                               // every param group scales with it
+//       if (auto m = s.momentum()) opt.set_momentum(*m);  // only a one-cycle cycles momentum
+//       train_step(batch);
+//       s.step();
+//     }
+//     s.end_epoch(validation_loss);                       // feeds the plateau rule, if any
 //   }
 #pragma once
 #include <cstdint>
@@ -187,9 +192,39 @@ struct ScheduleSpec {
   Granularity granularity = Granularity::Step;  ///< what t counts
 };
 
+// In a config file (each part optional; parts may also be [schedule.warmup] etc. tables):
+//
+//   [schedule]
+//   granularity = "step"                                  # or "epoch"; default "step"
+//   warmup  = { start_factor = 0.1, total_iters = 500 }   # LinearLR; end_factor optional
+//   main    = { type = "cosine", eta_min = 1e-5 }         # T_max omitted = rest of the run
+//   plateau = { metric = "val_loss", factor = 0.5, patience = 3 }
+//
+// Main types and their keys (PyTorch's argument names; defaults as in the structs above):
+//   constant              factor, total_iters
+//   step                  step_size (required), gamma
+//   multistep             milestones (required), gamma
+//   exponential           gamma (required)
+//   polynomial            total_iters, power
+//   linear                start_factor, end_factor, total_iters
+//   cosine                T_max, eta_min
+//   cosine_warm_restarts  T_0 (required), T_mult, eta_min
+//   one_cycle             max_lr, total_steps, pct_start, anneal_strategy ("cos" | "linear"),
+//                         cycle_momentum, base_momentum, max_momentum, div_factor, final_div_factor
+// warmup: start_factor, end_factor, total_iters (required).
+// plateau: metric, mode ("min" | "max"), factor, patience, threshold, threshold_mode
+//          ("rel" | "abs"), cooldown, min_lr, eps.
+// Float keys accept integers. An unknown key, a wrong type, a missing required key or a value out
+// of range is a descent::Error of one line:
+//   config.toml: [schedule.main] unknown key 'gama' (did you mean 'gamma'?)
+
+/// Parses the body of a config's [schedule] table given as TOML text (Config::schedule_toml;
+/// "" gives the default spec: constant lr, per step).
+ScheduleSpec parse_schedule_spec(const std::string& schedule_toml, const std::string& where);
+
 /// The run a schedule is laid over; resolves T_max / total_steps left at 0 ("the rest of the run").
 struct RunLength {
-  std::int64_t steps_per_epoch = 1;  ///< optimizer steps per epoch, >= 1
+  std::int64_t steps_per_epoch = 1;  ///< optimizer steps per epoch as the trainer takes them, >= 1
   std::int64_t epochs = 0;           ///< epochs of the run; 0 = unknown
 };
 
@@ -211,10 +246,10 @@ class Schedule {
   double lr(std::int64_t step) const;
   /// lr for the next optimizer step, lr(state().step).
   double lr() const;
-  /// lr for a parameter group whose own base lr is group_base_lr: groups scale together.
-  double group_lr(std::int64_t step, double group_base_lr) const;
   /// Momentum / beta1 of optimizer step `step` when one-cycle cycles it, else nullopt.
   std::optional<double> momentum(std::int64_t step) const;
+  /// Momentum / beta1 for the next optimizer step, momentum(state().step).
+  std::optional<double> momentum() const { return momentum(state_.step); }
   /// Whether momentum() has values (the main schedule is a one-cycle with cycle_momentum).
   bool cycles_momentum() const;
 
@@ -223,7 +258,7 @@ class Schedule {
   /// Feeds the epoch's plateau metric (no-op without a plateau); returns true when it cut the lr.
   bool end_epoch(double metric);
 
-  /// The spec with T_max, total_steps and max_lr resolved.
+  /// The spec with T_max, total_steps and max_lr resolved (and main = ConstantLR{} when unset).
   const ScheduleSpec& spec() const { return spec_; }
   /// The base lr the schedule scales.
   double base_lr() const { return base_lr_; }

@@ -63,10 +63,6 @@ double Schedule::lr(std::int64_t step) const { return chain_lr(step) * state_.pl
 
 double Schedule::lr() const { return lr(state_.step); }
 
-double Schedule::group_lr(std::int64_t step, double group_base_lr) const {
-  return lr(step) * (group_base_lr / base_lr_);
-}
-
 bool Schedule::cycles_momentum() const {
   const auto* o = std::get_if<OneCycleLR>(&*spec_.main);
   return o && o->cycle_momentum;

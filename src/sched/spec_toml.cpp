@@ -258,4 +258,14 @@ ScheduleSpec parse_schedule_spec(const toml::table& schedule_table, const std::s
   return spec;
 }
 
+ScheduleSpec parse_schedule_spec(const std::string& schedule_toml, const std::string& where) {
+  toml::table table;
+  try {
+    table = toml::parse(schedule_toml, where);
+  } catch (const toml::parse_error& e) {
+    throw Error(fmt::format("{}: [schedule] is not valid TOML: {}", where, e.description()));
+  }
+  return parse_schedule_spec(table, where);
+}
+
 }  // namespace descent::sched
