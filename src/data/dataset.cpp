@@ -1,4 +1,4 @@
-// Dataset helpers shared by every format: names, copies of subsets, seed derivation.
+// Dataset helpers shared by every format: copies of subsets, seed derivation, row gathering.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -7,12 +7,6 @@
 #include "descent/data.h"
 
 namespace descent::data {
-
-const char* task_name(Task t) {
-  static constexpr const char* kNames[] = {"classification", "binary", "regression"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Task::Count), "a Task without a name");
-  return kNames[static_cast<size_t>(t)];
-}
 
 uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) {
   // splitmix64's finalizer on each word in turn: nearby (seed, a, b) triples give unrelated
