@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <toml++/toml.h>
 
 #include "descent/error.h"
 #include "hpo/storage.h"
@@ -686,6 +687,37 @@ TEST(HpoPruner, AgreesWithOptunaOnScriptedCurves) {
     }
     EXPECT_GT(prunes, 0) << c["name"];
     EXPECT_GT(decisions - prunes, prunes / 2) << c["name"];
+  }
+}
+
+TEST(HpoTrialConfig, ParametersLandInTablesAndArraysOfTheBaseConfig) {
+  TempDir dir;
+  hpo::Study study = hpo::parse_study(
+      "metric = \"val_acc\"\ndirection = \"maximize\"\ntrials = 1\n"
+      "[base.model]\nlayers = [ { type = \"linear\", out_features = 64 }, { type = \"relu\" } ]\n"
+      "[base.optimizer]\ntype = \"sgd\"\nlr = 0.1\n" + std::string(kSpace),
+      dir.path() / "s.toml");
+  const hpo::Trial best{.number = 3,
+                        .params = {{"model.layers.0.out_features", std::int64_t{256}},
+                                   {"optimizer.type", std::string("adam")},
+                                   {"optimizer.lr", 0.003},
+                                   {"train.batch_size", std::int64_t{32}}}};
+  hpo::write_trial_config(dir.path() / "best.toml", study, best);
+  const toml::table t = toml::parse_file((dir.path() / "best.toml").string());
+  EXPECT_EQ(t["model"]["layers"][0]["out_features"].value<std::int64_t>(), 256);
+  EXPECT_EQ(t["model"]["layers"][0]["type"].value<std::string>(), "linear");  // the rest is kept
+  EXPECT_EQ(t["model"]["layers"][1]["type"].value<std::string>(), "relu");
+  EXPECT_EQ(t["optimizer"]["type"].value<std::string>(), "adam");
+  EXPECT_EQ(t["optimizer"]["lr"].value<double>(), 0.003);
+  EXPECT_EQ(t["train"]["batch_size"].value<std::int64_t>(), 32);  // a new table where needed
+
+  hpo::Trial bad = best;
+  bad.params = {{"model.layers.5.out_features", std::int64_t{1}}};
+  try {
+    hpo::write_trial_config(dir.path() / "bad.toml", study, bad);
+    FAIL();
+  } catch (const descent::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("index 5 is past the end"), std::string::npos) << e.what();
   }
 }
 
