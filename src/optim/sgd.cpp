@@ -1,3 +1,4 @@
+// SGD with momentum, dampening, Nesterov and coupled weight decay (torch.optim.SGD).
 #include <fmt/format.h>
 
 #include "descent/autograd.h"
@@ -6,44 +7,60 @@
 
 namespace descent::optim {
 
-SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : Optimizer(std::move(params)), opt_(o) {
-  if (o.lr < 0) throw Error(fmt::format("SGD: lr must be >= 0, got {}", o.lr));
-  if (o.momentum < 0) throw Error(fmt::format("SGD: momentum must be >= 0, got {}", o.momentum));
-  if (o.weight_decay < 0) throw Error(fmt::format("SGD: weight_decay must be >= 0, got {}", o.weight_decay));
+SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : SGD(std::vector<ParamGroup>{{.params = std::move(params)}}, o) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& o)
+    : Optimizer(std::move(groups), o.lr, o.weight_decay, "SGD"), opt_(o) {
+  if (!(o.momentum >= 0)) throw Error(fmt::format("SGD: momentum must be >= 0, got {}", o.momentum));
+  if (!(o.dampening >= 0 && o.dampening <= 1)) throw Error(fmt::format("SGD: dampening must be in [0, 1], got {}", o.dampening));
   if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
     throw Error("SGD: nesterov needs momentum > 0 and dampening = 0");
   momentum_buffer_.resize(params_.size());
 }
 
+void SGD::set_momentum(double m) {
+  if (!(m >= 0)) throw Error(fmt::format("SGD: momentum must be >= 0, got {}", m));
+  opt_.momentum = m;
+}
+
+SGDOptions SGD::options() const {
+  SGDOptions o = opt_;
+  o.lr = lr();
+  return o;
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;  // as torch: parameters without a gradient are skipped
-    Tensor& buf = momentum_buffer_[i];
-    const bool first = !buf.defined();
-    if (opt_.momentum != 0.0 && first) buf = empty(p.shape(), p.dtype());
-    dispatch_float(p.dtype(), "SGD", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      T* pp = p.data<T>();
-      const T* pg = g.data<T>();
-      T* pb = opt_.momentum != 0.0 ? buf.data<T>() : nullptr;
-      const T lr = static_cast<T>(opt_.maximize ? -opt_.lr : opt_.lr);
-      const T wd = static_cast<T>(opt_.weight_decay), mom = static_cast<T>(opt_.momentum);
-      const T damp = static_cast<T>(1.0 - opt_.dampening);
-      const bool nesterov = opt_.nesterov;
-      const int64_t n = p.numel();
+  for (const GroupState& group : groups_) {
+    for (size_t i = group.begin; i < group.end; ++i) {
+      Tensor p = params_[i];
+      Tensor g = p.grad();
+      if (!g.defined()) continue;  // as torch: parameters without a gradient are skipped
+      check_grad(p, g, i, "SGD");
+      Tensor& buf = momentum_buffer_[i];
+      const bool first = !buf.defined();
+      if (opt_.momentum != 0.0 && first) buf = empty(p.shape(), p.dtype());
+      dispatch_float(p.dtype(), "SGD", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        T* pp = p.data<T>();
+        const T* pg = g.data<T>();
+        T* pb = opt_.momentum != 0.0 ? buf.data<T>() : nullptr;
+        const T lr = static_cast<T>(group.lr), wd = static_cast<T>(group.weight_decay);
+        const T sign = opt_.maximize ? T(-1) : T(1);
+        const T mom = static_cast<T>(opt_.momentum), damp = static_cast<T>(1.0 - opt_.dampening);
+        const bool nesterov = opt_.nesterov;
+        const int64_t n = p.numel();
 #pragma omp parallel for simd if (n > 65536)
-      for (int64_t k = 0; k < n; ++k) {
-        T d = pg[k] + wd * pp[k];
-        if (pb) {
-          pb[k] = first ? d : mom * pb[k] + damp * d;
-          d = nesterov ? d + mom * pb[k] : pb[k];
+        for (int64_t k = 0; k < n; ++k) {
+          T d = sign * pg[k] + wd * pp[k];
+          if (pb) {
+            pb[k] = first ? d : mom * pb[k] + damp * d;
+            d = nesterov ? d + mom * pb[k] : pb[k];
+          }
+          pp[k] -= lr * d;
         }
-        pp[k] -= lr * d;
-      }
-    });
+      });
+    }
   }
   steps_++;
 }
@@ -55,9 +72,10 @@ nn::NamedTensors SGD::state() const {
 }
 
 void SGD::load_state(const nn::NamedTensors& state, int64_t steps) {
-  size_t used = 0;
-  import_state(state, "momentum_buffer", params_, momentum_buffer_, used, "SGD");
-  if (used != state.size()) throw Error("SGD: checkpoint holds optimizer state SGD does not know");
+  StateReader r(state, params_, "SGD");
+  auto buffers = r.buffers("momentum_buffer");
+  r.finish({});
+  momentum_buffer_ = std::move(buffers);
   steps_ = steps;
 }
 
