@@ -126,7 +126,7 @@ const std::vector<Case>& kCases() {
        [](auto& x) { return ops::conv2d(x[0], x[1], x[2], {.padding = {1, 0}, .groups = 2}); },
        {{{2, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}}},
       {Op::MaxPool2d, "2x2",
-       [](auto& x) { return ops::max_pool2d(x[0]); }, {{{2, 3, 4, 6}, -1, 1, false, true}}},
+       [](auto& x) { return ops::max_pool2d(x[0]); }, {{{2, 3, 5, 7}, -1, 1, false, true}}},
       {Op::MaxPool2d, "3x3 stride 2 padding 1 overlapping",
        [](auto& x) { return ops::max_pool2d(x[0], {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); },
        {{{2, 2, 7, 6}, -1, 1, false, true}}},
