@@ -1200,4 +1200,7 @@ TEST(Prepare, Errors) {
   EXPECT_ERROR_HAS(data::prepare({.format = "csv", .train_file = "a", .test_file = "b", .test_fraction = 0.2}),
                    "set either test_file or test_fraction, not both");
   EXPECT_ERROR_HAS(data::prepare({.name = "wine", .train_file = "a"}), "set either name or train_file, not both");
+  EXPECT_ERROR_HAS(data::prepare({.dir = fixture("idx_dir"), .train_file = "a.csv"}), "train_file does not apply to IDX data");
+  EXPECT_ERROR_HAS(data::prepare({.dir = fixture("idx_dir"), .csv = {.categorical = {"a"}}}), "categorical does not apply to IDX data");
+  EXPECT_ERROR_HAS(data::prepare({.format = "csv", .dir = "x", .train_file = "a.csv"}), "dir does not apply to CSV data");
 }

@@ -13,24 +13,30 @@ namespace descent::data {
 namespace {
 
 // out[y][x] = in[y + dy][sx + dx] with sx = x, or w - 1 - x when flipped (the shifted image is
-// mirrored); zero where that reads outside the image.
+// mirrored); zero where that reads outside the image. Per row: the valid x range, then a copy
+// (or a reversed copy), so there is no bounds test per pixel.
 template <class T>
 void transform_image(const T* in, T* out, int64_t channels, int64_t h, int64_t w, int64_t dy, int64_t dx, bool flip) {
+  // Unflipped, x reads x + dx: valid for x in [-dx, w - dx). Flipped, x reads w - 1 - x + dx:
+  // valid for x in [dx, w + dx).
+  const int64_t x0 = std::clamp<int64_t>(flip ? dx : -dx, 0, w);
+  const int64_t x1 = std::clamp<int64_t>(flip ? w + dx : w - dx, x0, w);
   for (int64_t c = 0; c < channels; ++c) {
-    const T* src = in + c * h * w;
-    T* dst = out + c * h * w;
     for (int64_t y = 0; y < h; ++y) {
+      T* drow = out + (c * h + y) * w;
       const int64_t sy = y + dy;
-      T* drow = dst + y * w;
       if (sy < 0 || sy >= h) {
         std::fill(drow, drow + w, T(0));
         continue;
       }
-      const T* srow = src + sy * w;
-      for (int64_t x = 0; x < w; ++x) {
-        const int64_t sx = (flip ? w - 1 - x : x) + dx;
-        drow[x] = sx >= 0 && sx < w ? srow[sx] : T(0);
+      const T* srow = in + (c * h + sy) * w;
+      std::fill(drow, drow + x0, T(0));
+      if (flip) {
+        for (int64_t x = x0; x < x1; ++x) drow[x] = srow[w - 1 - x + dx];
+      } else {
+        std::copy(srow + x0 + dx, srow + x1 + dx, drow + x0);
       }
+      std::fill(drow + x1, drow + w, T(0));
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <numeric>
+#include <span>
 
 #include "descent/data.h"
 
@@ -10,6 +11,41 @@ namespace descent::data {
 namespace {
 
 bool is_idx_name(const std::string& name) { return name == "fashion-mnist" || name == "mnist"; }
+
+// Keys of the other format are errors rather than silently ignored (a typo must not train on the
+// wrong data).
+void check_foreign_keys(const DataOptions& o, bool idx) {
+  const CsvOptions d;
+  const std::pair<const char*, bool> csv_keys[] = {
+      {"train_file", !o.train_file.empty()},
+      {"test_file", !o.test_file.empty()},
+      {"train_targets_file", !o.train_targets_file.empty()},
+      {"test_targets_file", !o.test_targets_file.empty()},
+      {"delimiter", o.csv.delimiter != d.delimiter},
+      {"header", o.csv.header != d.header},
+      {"skip_rows", o.csv.skip_rows != d.skip_rows},
+      {"task", o.csv.task != d.task},
+      {"targets", !o.csv.targets.empty()},
+      {"drop", !o.csv.drop.empty()},
+      {"categorical", !o.csv.categorical.empty()},
+      {"encoding", o.csv.encoding != d.encoding},
+      {"missing", o.csv.missing != d.missing},
+      {"fill_value", o.csv.fill_value != d.fill_value},
+      {"column_names", !o.csv.column_names.empty()},
+      {"class_names", !o.csv.class_names.empty()},
+      {"sample_shape", !o.csv.sample_shape.empty()}};
+  const std::pair<const char*, bool> idx_keys[] = {
+      {"dir", !o.dir.empty()},
+      {"train_images", !o.train_images.empty()},
+      {"train_labels", !o.train_labels.empty()},
+      {"test_images", !o.test_images.empty()},
+      {"test_labels", !o.test_labels.empty()},
+      {"num_classes", o.num_classes != DataOptions{}.num_classes}};
+  using Keys = std::span<const std::pair<const char*, bool>>;
+  for (const auto& [key, set] : idx ? Keys(csv_keys) : Keys(idx_keys)) {
+    if (set) throw Error(fmt::format("data: {} does not apply to {} data", key, idx ? "IDX" : "CSV"));
+  }
+}
 
 std::vector<int64_t> all_of(const Dataset& d) {
   std::vector<int64_t> v(static_cast<size_t>(d.size()));
@@ -40,6 +76,7 @@ IdxFiles idx_files(const DataOptions& o) {
 }
 
 PreparedData prepare_idx(const DataOptions& o) {
+  check_foreign_keys(o, true);
   if (o.test_fraction != 0.0) throw Error("data: test_fraction does not apply to IDX data (it has its own test files)");
   if (o.standardize != Scaling::None) {
     throw Error("data: standardize applies to tabular data; IDX images are scaled to [0, 1] by the loader");
@@ -84,6 +121,7 @@ void check_reading_options(const DataOptions& o, const TableSource& src) {
 }
 
 PreparedData prepare_csv(const DataOptions& o) {
+  check_foreign_keys(o, false);
   std::string train_file = o.train_file, train_targets = o.train_targets_file;
   CsvOptions csv = o.csv;
   if (!o.name.empty()) {
