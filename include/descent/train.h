@@ -88,6 +88,16 @@ class Trainer {
   nn::Sequential& model();
   /// The optimizer.
   optim::Optimizer& optimizer();
+  /// The loss.
+  const loss::Loss& loss() const;
+  /// The training batches.
+  data::Loader& train_loader();
+  /// Validation batches (null without a validation split).
+  data::Loader* val_loader();
+  /// Test batches (null without a test set).
+  data::Loader* test_loader();
+  /// The resolved config.
+  const Config& config() const;
   /// Every epoch's metrics so far.
   const std::vector<EpochMetrics>& history() const;
   /// The run folder.

@@ -5,11 +5,13 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "descent/autograd.h"
+#include "descent/sched.h"
 #include "train/progress.h"
 #include "train/run_folder.h"
 
@@ -100,6 +102,7 @@ struct Trainer::Impl {
   std::shared_ptr<nn::Sequential> model;
   std::unique_ptr<loss::Loss> loss;
   std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<sched::Schedule> schedule;   // null without a [schedule] section
   std::vector<std::shared_ptr<Callback>> callbacks;
   std::vector<EpochMetrics> history;
   RunFolder folder;
@@ -150,13 +153,49 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   eo.batch_size = 1000;
   if (!s.data.val_indices.empty()) s.val_loader = std::make_unique<data::Loader>(s.data.train, eo, s.data.val_indices);
   if (s.data.test.size() > 0) s.test_loader = std::make_unique<data::Loader>(s.data.test, eo, s.data.test_indices);
+
+  if (!cfg.schedule_toml.empty()) {
+    sched::ScheduleSpec spec = sched::parse_schedule_spec(cfg.schedule_toml, cfg.source);
+    int64_t steps_per_epoch = s.train_loader->num_batches();
+    if (cfg.train.max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.train.max_steps);
+    s.schedule = std::make_unique<sched::Schedule>(spec, s.optimizer->lr(),
+                                                   sched::RunLength{.steps_per_epoch = steps_per_epoch, .epochs = cfg.train.epochs});
+    if (spec.plateau) {
+      const std::string& metric = spec.plateau->metric;
+      bool val_metric = metric.rfind("val_", 0) == 0;
+      if (val_metric && !s.val_loader)
+        throw Error(fmt::format("{}: [schedule] plateau watches '{}' but there is no validation split (set [data] "
+                                "validation_split)", cfg.source, metric));
+      static const std::vector<std::string> kMetrics = {"train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"};
+      if (std::find(kMetrics.begin(), kMetrics.end(), metric) == kMetrics.end())
+        throw Error(fmt::format("{}: [schedule] plateau metric '{}' is not one of train_loss, train_acc, val_loss, "
+                                "val_acc, test_loss, test_acc", cfg.source, metric));
+    }
+  }
 }
+
+namespace {
+double metric_by_name(const EpochMetrics& m, const std::string& name) {
+  if (name == "train_loss") return m.train_loss;
+  if (name == "train_acc") return m.train_acc;
+  if (name == "val_loss") return m.val_loss;
+  if (name == "val_acc") return m.val_acc;
+  if (name == "test_loss") return m.test_loss;
+  if (name == "test_acc") return m.test_acc;
+  throw Error("unknown metric '" + name + "'");
+}
+}  // namespace
 
 Trainer::~Trainer() = default;
 
 void Trainer::add_callback(std::shared_ptr<Callback> cb) { impl_->callbacks.push_back(std::move(cb)); }
 nn::Sequential& Trainer::model() { return *impl_->model; }
 optim::Optimizer& Trainer::optimizer() { return *impl_->optimizer; }
+const loss::Loss& Trainer::loss() const { return *impl_->loss; }
+data::Loader& Trainer::train_loader() { return *impl_->train_loader; }
+data::Loader* Trainer::val_loader() { return impl_->val_loader.get(); }
+data::Loader* Trainer::test_loader() { return impl_->test_loader.get(); }
+const Config& Trainer::config() const { return impl_->cfg; }
 const std::vector<EpochMetrics>& Trainer::history() const { return impl_->history; }
 const std::string& Trainer::run_dir() const { return impl_->folder.dir(); }
 
@@ -190,11 +229,17 @@ EpochMetrics Trainer::fit() {
       auto t0 = std::chrono::steady_clock::now();
       data::Batch b;
       while (s.train_loader->next(b)) {
+        if (s.schedule) {
+          s.optimizer->set_lr(s.schedule->lr());
+          if (auto mom = s.schedule->momentum()) s.optimizer->set_momentum(*mom);
+        }
+        const double lr_used = s.optimizer->lr();
         Tensor out = (*s.model)(b.x);
         Tensor l = (*s.loss)(out, b.y);
         s.optimizer->zero_grad();
         l.backward();
         s.optimizer->step();
+        if (s.schedule) s.schedule->step();
         ++step;
         const int64_t n = b.x.size(0);
         const double lv = l.item();
@@ -202,9 +247,9 @@ EpochMetrics Trainer::fit() {
         if (s.loss->classification()) correct += accuracy(out, b.y) * static_cast<double>(n);
         seen += n;
         progress.update(seen, loss_sum / static_cast<double>(seen));
-        for (auto& cb : s.callbacks) cb->on_step(step, lv, s.optimizer->lr());
+        for (auto& cb : s.callbacks) cb->on_step(step, lv, lr_used);
         if (cfg.train.log_every > 0 && step % cfg.train.log_every == 0)
-          s.folder.append_jsonl("steps.jsonl", {{"step", step}, {"lr", s.optimizer->lr()}, {"loss", lv}});
+          s.folder.append_jsonl("steps.jsonl", {{"step", step}, {"lr", lr_used}, {"loss", lv}});
         if (cfg.train.max_steps > 0 && step >= cfg.train.max_steps) {
           stop = true;
           break;
@@ -214,7 +259,7 @@ EpochMetrics Trainer::fit() {
       EpochMetrics m;
       m.epoch = epoch;
       m.step = step;
-      m.lr = s.optimizer->lr();
+      m.lr = s.optimizer->lr();  // the lr of the epoch's last step
       m.train_loss = seen ? loss_sum / static_cast<double>(seen) : NAN;
       m.train_acc = s.loss->classification() && seen ? correct / static_cast<double>(seen) : NAN;
       m.seconds = secs;
@@ -227,6 +272,7 @@ EpochMetrics Trainer::fit() {
         EvalResult r = evaluate(*s.model, *s.loss, *s.test_loader);
         m.has_test = true, m.test_loss = r.loss, m.test_acc = s.loss->classification() ? r.acc : NAN;
       }
+      if (s.schedule && s.schedule->spec().plateau) s.schedule->end_epoch(metric_by_name(m, s.schedule->spec().plateau->metric));
       s.history.push_back(m);
       last = m;
       s.folder.append_jsonl("metrics.jsonl", metrics_json(m));
