@@ -919,6 +919,31 @@ TEST(HpoDriver, PrunesAndKillsEarlyReproducibly) {
   EXPECT_EQ(outcome_of(again), outcome_of(r));
 }
 
+TEST(HpoDriver, HyperbandRungsFollowEachTrialsBracketAndAreStored) {
+  TempDir dir;
+  // min 1, max 6, eta 2: brackets 0, 1, 2 with first rungs at steps 1, 2, 4.
+  const hpo::Study study = fake_study("", "sampler = { type = \"grid\", points = 6 }\n"
+                                          "pruner = { type = \"hyperband\", min_resource = 1, max_resource = 6, "
+                                          "reduction_factor = 2 }");
+  const hpo::StudyResult r = hpo::run_study(study, fake_options(dir.path()));
+  ASSERT_EQ(r.trials.size(), 6u);
+  hpo::HyperbandPruner hyperband({.min_resource = 1, .max_resource = 6, .reduction_factor = 2});
+  ASSERT_EQ(hyperband.n_brackets(), 3);
+  std::set<int> brackets;
+  int pruned = 0;
+  for (const auto& t : r.trials) {
+    const int b = hyperband.bracket_of(t.number);
+    brackets.insert(b);
+    const int first_rung = 1 << b;
+    ASSERT_FALSE(t.rungs.empty()) << "trial " << t.number;  // read back from study.db
+    EXPECT_EQ(t.rungs[0], t.intermediate.at(first_rung)) << "trial " << t.number << " bracket " << b;
+    for (std::size_t k = 1; k < t.rungs.size(); ++k) EXPECT_EQ(t.rungs[k], t.intermediate.at(first_rung << k));
+    pruned += t.state == TrialState::Pruned;
+  }
+  EXPECT_EQ(brackets.size(), 3u);
+  EXPECT_GE(pruned, 1);
+}
+
 TEST(HpoDriver, WritesCsvHtmlAndBestConfig) {
   TempDir dir;
   const hpo::Study study = fake_study("mode = { type = \"categorical\", choices = [\"ok\", \"fail\"] }\n",
