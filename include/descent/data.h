@@ -348,8 +348,11 @@ class Loader {
  public:
   /// Prepares epoch 0; `indices` selects a subset (empty = all samples) and is validated.
   Loader(const Dataset& dataset, const LoaderOptions& options, std::vector<int64_t> indices = {});
+  /// Stops the prefetch thread, if any.
   ~Loader();
+  /// Movable (the prefetch thread keeps running for the new owner); not copyable.
   Loader(Loader&&) noexcept;
+  /// Move assignment; the loader assigned to stops its own thread first.
   Loader& operator=(Loader&&) noexcept;
 
   /// Batches per epoch (the last partial batch counts unless drop_last).

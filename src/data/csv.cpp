@@ -95,12 +95,13 @@ std::string column_name(const Table& t, int64_t c) {
 }
 
 // Class index of every row from the label column, filling class_names when they are not given.
-std::vector<int64_t> encode_labels(const Where& w, int64_t col, Task task, std::vector<std::string>& names) {
+std::vector<int64_t> encode_labels(const Where& w, int64_t col, const CsvOptions& o, std::vector<std::string>& names) {
   const Table& t = w.t;
+  const Task task = o.task;
   std::vector<std::string> labels(static_cast<size_t>(t.rows()));
   for (int64_t r = 0; r < t.rows(); ++r) {
     labels[static_cast<size_t>(r)] = trim(t.at(r, col));
-    if (labels[static_cast<size_t>(r)].empty()) w.fail(r, col, "missing label");
+    if (is_missing(labels[static_cast<size_t>(r)], o)) w.fail(r, col, fmt::format("missing label '{}'", labels[static_cast<size_t>(r)]));
   }
   std::vector<int64_t> y(labels.size());
   if (names.empty()) {
@@ -298,7 +299,7 @@ Dataset load_csv(const std::string& path, const CsvOptions& options, const std::
       for (int64_t j = 0; j < nt; ++j) {
         const int64_t c = target_cols[static_cast<size_t>(j)];
         const std::string v = trim(target_table.at(r, c));
-        if (v.empty()) tw.fail(r, c, "missing target");
+        if (is_missing(v, options)) tw.fail(r, c, fmt::format("missing target '{}'", v));
         y[r * nt + j] = number_at(tw, r, c, v, "");
       }
     }
@@ -309,7 +310,7 @@ Dataset load_csv(const std::string& path, const CsvOptions& options, const std::
     }
   } else {
     ds.class_names = like ? like->class_names : options.class_names;
-    std::vector<int64_t> y = encode_labels(tw, target_cols[0], options.task, ds.class_names);
+    std::vector<int64_t> y = encode_labels(tw, target_cols[0], options, ds.class_names);
     ds.num_classes = static_cast<int64_t>(ds.class_names.size());
     if (options.task == Task::Binary && ds.num_classes != 2) {
       throw Error(fmt::format("{}: a binary task needs 2 classes, got {}", tw.path, ds.num_classes));

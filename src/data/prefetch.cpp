@@ -73,7 +73,11 @@ bool Loader::Impl::next(Batch& out) {
   ready.pop_front();
   lock.unlock();
   cv.notify_all();
-  if (item.error) std::rethrow_exception(item.error);
+  if (item.error) {
+    // Drop what was made ahead, so that a retry makes this same batch again.
+    reset(core.epoch, position, core.options.seed);
+    std::rethrow_exception(item.error);
+  }
   out = std::move(item.batch);
   position += count;
   return true;
