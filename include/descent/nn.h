@@ -12,6 +12,7 @@
 //   descent::Tensor logits = (*net)(x);          // x: [N, 784]
 #pragma once
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -122,6 +123,13 @@ class Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
   Shape output_shape(const Shape& input) const override;
+  /// Called with (index, output) after each child's forward (monitors, init-check); {} clears it.
+  using Observer = std::function<void(size_t index, const Tensor& output)>;
+  /// Installs the observer.
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
+ private:
+  Observer observer_;
 };
 
 /// Flattens every dim after the batch dim.

@@ -121,6 +121,8 @@ class Tensor {
   void backward() const;
   /// Backpropagates with an explicit gradient of this tensor's shape.
   void backward(const Tensor& grad) const;
+  /// Keeps .grad() of a non-leaf tensor after backward (for monitors and diagnostics).
+  void retain_grad() const;
   /// The same storage without graph history and without requires_grad.
   Tensor detach() const;
 

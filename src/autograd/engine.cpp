@@ -136,6 +136,10 @@ void backward(const Tensor& root, const Tensor& grad) {
     if (!node->backward)
       throw Error(fmt::format("backward(): the graph through '{}' was already used; run the forward again",
                               op_name(node->op)));
+    if (auto kept = node->retained.lock()) {
+      if (!kept->grad) kept->grad = g.clone().impl();
+      else Tensor(kept->grad).add_(g);
+    }
     Need need(node->inputs.size());
     for (size_t i = 0; i < need.size(); ++i) need[i] = node->inputs[i].need;
     Grads grads = node->backward(g, need);
@@ -168,5 +172,10 @@ void Tensor::backward() const {
 }
 
 void Tensor::backward(const Tensor& grad) const { descent::backward(*this, grad); }
+
+void Tensor::retain_grad() const {
+  if (!defined() || !requires_grad()) throw Error("retain_grad(): tensor does not require grad");
+  if (impl()->grad_fn) impl()->grad_fn->retained = impl();
+}
 
 }  // namespace descent

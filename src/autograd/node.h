@@ -33,6 +33,7 @@ struct Node {
   Op op = Op::Count;
   std::vector<Edge> inputs;
   BackwardFn backward;                 // released after use (graph is single-use)
+  std::weak_ptr<TensorImpl> retained;  // output whose .grad is kept (retain_grad); weak: no cycle
 
   Node() = default;
   Node(const Node&) = delete;

@@ -70,7 +70,12 @@ void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : children()) h = m->forward(h);
+  size_t i = 0;
+  for (const auto& [name, m] : children()) {
+    h = m->forward(h);
+    if (observer_) observer_(i, h);
+    ++i;
+  }
   return h;
 }
 
