@@ -35,8 +35,13 @@ void register_train(CLI::App& app) {
       if (!opts->out.empty()) cmdline.push_back("--out=" + opts->out);
       train::Trainer trainer(cfg, {.run_dir = run_dir, .progress = !opts->quiet, .command_line = cmdline});
       train::EpochMetrics m = trainer.fit();
-      if (m.has_test) fmt::print("test accuracy: {:.4f}\n", m.test_acc);
-      if (m.has_val) fmt::print("validation accuracy: {:.4f}\n", m.val_acc);
+      if (trainer.loss().classification()) {
+        if (m.has_test) fmt::print("test accuracy: {:.4f}\n", m.test_acc);
+        if (m.has_val) fmt::print("validation accuracy: {:.4f}\n", m.val_acc);
+      } else {
+        fmt::print("final training loss: {:.6g}\n", m.train_loss);
+        if (m.has_test) fmt::print("test loss: {:.6g}\n", m.test_loss);
+      }
       fmt::print("run folder: {}\n", run_dir);
       return 0;
     });

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
+  python3-sklearn
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libtorch-dev python3-torch time)

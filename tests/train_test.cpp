@@ -44,6 +44,22 @@ TEST(Train, XorFullBatchGradientDescentReachesLowLoss) {
   EXPECT_LT(p.at({3, 0}), 0.5);
 }
 
+TEST(Train, XorConfigFromTheCliReachesLowLoss) {
+  // examples/xor.toml: the same network as a practitioner writes it, run by `descent train`.
+  namespace fs = std::filesystem;
+  fs::path run = fs::temp_directory_path() / ("descent_xor_test_" + std::to_string(::getpid()));
+  fs::remove_all(run);
+  std::string cmd = std::string("cd ") + DESCENT_SOURCE_DIR + " && " + DESCENT_CLI + " train examples/xor.toml --quiet --out " +
+                    run.string() + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(run / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  double loss = nlohmann::json::parse(last)["train_loss"].get<double>();
+  EXPECT_LT(loss, 0.01);
+  fs::remove_all(run);
+}
+
 TEST(Train, FashionMlpReachesTheAccuracyBar) {
   // The demo config as shipped: 784-256-256-10 ReLU, SGD lr 0.1 momentum 0.9, batch 128, seed 0,
   // float32, 10 epochs. The bar is test accuracy >= 0.87 in metrics.jsonl.

@@ -71,7 +71,7 @@ class Callback {
 struct TrainerOptions {
   std::string run_dir;                 ///< run folder ("" = no files written)
   bool progress = true;                ///< progress bar / lines on stdout
-  std::vector<std::string> command_line;  ///< recorded in manifest.json
+  std::vector<std::string> command_line = {};  ///< recorded in manifest.json
 };
 
 /// Builds everything from a Config and trains.
@@ -110,5 +110,48 @@ class Trainer {
 
 /// Default run folder: runs/<config name>-<YYYYmmdd-HHMMSS>.
 std::string default_run_dir(const Config& config);
+
+
+// ---- The LR range test (`descent lr-find`) ----
+//
+// Trains on successive minibatches while the lr grows exponentially from start_lr to end_lr,
+// records the loss, and smooths it with a bias-corrected exponential moving average (fastai's
+// β = 0.98): s_i = avg_i / (1 − β^(i+1)), avg_i = β·avg_(i−1) + (1 − β)·loss_i. The test stops early
+// when the smoothed loss exceeds diverge_factor × its minimum or a loss is not finite. The model's
+// weights and buffers and the optimizer's state, step count and lr are restored afterwards, even
+// when the test throws.
+//
+//   descent::train::Trainer trainer(cfg);
+//   descent::train::LrFindResult r = descent::train::lr_find(trainer, {});
+//   trainer.optimizer().set_lr(r.steepest_lr);   // or write it into the config (`--apply`)
+
+/// Options of the LR range test.
+struct LrFindOptions {
+  double start_lr = 1e-7;       ///< lr of the first minibatch, > 0
+  double end_lr = 10.0;         ///< lr of the last minibatch, > start_lr
+  int64_t steps = 100;          ///< minibatches (the loader wraps around epochs), >= 10
+  double smoothing = 0.98;      ///< β of the loss's moving average, in [0, 1)
+  double diverge_factor = 4.0;  ///< stop when the smoothed loss exceeds this × its minimum, > 1
+};
+
+/// The curve of an LR range test and the lrs it suggests.
+struct LrFindResult {
+  std::vector<double> lr;             ///< lr of each minibatch taken
+  std::vector<double> loss;           ///< that minibatch's loss, before its update
+  std::vector<double> smoothed_loss;  ///< bias-corrected moving average of `loss`
+  int64_t min_index = -1;             ///< index of the smallest smoothed loss (−1: no point)
+  int64_t steepest_index = -1;        ///< index where the smoothed loss falls fastest per log lr (−1: none)
+  double min_lr = 0.0;                ///< lr at min_index
+  double min_lr_div10 = 0.0;          ///< min_lr / 10, the conservative suggestion
+  double steepest_lr = 0.0;           ///< lr at steepest_index, the suggestion (0 when there is none)
+  bool diverged = false;              ///< stopped before end_lr (loss blew up or was not finite)
+};
+
+/// Runs the LR range test on the trainer's training batches; restores weights and optimizer.
+LrFindResult lr_find(Trainer& trainer, const LrFindOptions& options = {});
+/// CSV text: header `step,lr,loss,smoothed_loss`, one row per minibatch, exact doubles.
+std::string lr_find_csv(const LrFindResult& result);
+/// Self-contained SVG: smoothed (and raw) loss over a log lr axis, the suggestions marked.
+std::string lr_find_svg(const LrFindResult& result);
 
 }  // namespace descent::train

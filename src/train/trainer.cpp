@@ -65,20 +65,69 @@ std::string default_run_dir(const Config& cfg) {
 
 namespace {
 
+// Column specs may be names or 0-based indices; indices travel as their decimal text.
+std::vector<std::string> column_specs(const Args& a, const std::string& key) {
+  if (!a.has(key)) return {};
+  const ArgValue& v = a.values().at(key);
+  a.touch(key);
+  if (auto i = std::get_if<int64_t>(&v)) return {std::to_string(*i)};
+  if (auto d = std::get_if<std::vector<double>>(&v)) {
+    std::vector<std::string> out;
+    for (double x : *d) out.push_back(std::to_string(static_cast<int64_t>(x)));
+    return out;
+  }
+  return a.get_strings(key);
+}
+
+// [data] → data::DataOptions (keys documented in docs/CONFIG.md).
 data::DataOptions data_options(const Config& cfg) {
   const DataConfig& d = cfg.data;
+  const Args& a = d.extra;
   data::DataOptions o;
   o.name = d.name;
   o.format = d.format;
+  o.dir = a.get_string("dir", "");
   o.train_images = d.train_images;
   o.train_labels = d.train_labels;
   o.test_images = d.test_images;
   o.test_labels = d.test_labels;
+  o.num_classes = a.get_int("num_classes", 10);
+  o.train_file = a.get_string("train_file", "");
+  o.test_file = a.get_string("test_file", "");
+  o.train_targets_file = a.get_string("train_targets_file", "");
+  o.test_targets_file = a.get_string("test_targets_file", "");
+  data::CsvOptions& c = o.csv;
+  c.delimiter = a.get_string("delimiter", c.delimiter);
+  c.header = a.get_bool("header", c.header);
+  c.skip_rows = a.get_int("skip_rows", 0);
+  c.column_names = a.get_strings("column_names", std::vector<std::string>{});
+  c.task = data::task_from_name(a.get_string("task", "classification"));
+  c.targets = column_specs(a, "targets");
+  c.drop = column_specs(a, "drop");
+  c.categorical = column_specs(a, "categorical");
+  c.encoding = data::encoding_from_name(a.get_string("encoding", "onehot"));
+  c.missing = data::missing_from_name(a.get_string("missing", "error"));
+  c.fill_value = a.get_double("fill_value", 0.0);
+  if (a.has("missing_markers")) c.missing_markers = a.get_strings("missing_markers");
+  c.class_names = a.get_strings("class_names", std::vector<std::string>{});
+  if (a.has("sample_shape"))
+    for (int64_t e : a.get_ints("sample_shape")) c.sample_shape.push_back(e);
   o.val_fraction = d.validation_split;
+  o.test_fraction = a.get_double("test_fraction", 0.0);
   o.stratify = d.stratify;
   o.seed = cfg.train.seed;
-  d.extra.finish();
+  o.standardize = data::scaling_from_name(a.get_string("standardize", "none"));
   return o;
+}
+
+// Loader options of [data] for training batches (scale, prefetch, drop_last, augmentation).
+void loader_extras(const Args& a, data::LoaderOptions& lo) {
+  lo.scale = a.get_double("scale", lo.scale);
+  lo.prefetch = a.get_bool("prefetch", lo.prefetch);
+  lo.drop_last = a.get_bool("drop_last", lo.drop_last);
+  lo.augment.crop_padding = a.get_int("crop_padding", 0);
+  lo.augment.horizontal_flip = a.get_bool("horizontal_flip", false);
+  lo.augment.max_translation = a.get_int("max_translation", 0);
 }
 
 nlohmann::json metrics_json(const EpochMetrics& m) {
@@ -122,7 +171,13 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   cfg.train.extra.finish();
   for (const auto& [name, args] : cfg.sections) args.finish();
 
-  s.data = data::prepare(data_options(cfg));
+  try {
+    s.data = data::prepare(data_options(cfg));
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.find(cfg.source) != std::string::npos || msg.find('/') != std::string::npos) throw;
+    throw Error(fmt::format("{}: [data] {}", cfg.source, msg));  // name the config when the data layer could not
+  }
   const Shape& sample = s.data.train.sample_shape;
   bool flatten = false;
   if (sample != cfg.model.input_shape) {
@@ -147,10 +202,14 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
                          .drop_last = false,
                          .dtype = cfg.train.dtype,
                          .flatten = flatten};
+  loader_extras(cfg.data.extra, lo);
+  cfg.data.extra.finish();
   s.train_loader = std::make_unique<data::Loader>(s.data.train, lo, s.data.train_indices);
   data::LoaderOptions eo = lo;
   eo.shuffle = false;
   eo.batch_size = 1000;
+  eo.drop_last = false;
+  eo.augment = {};  // evaluation sees the data as it is
   if (!s.data.val_indices.empty()) s.val_loader = std::make_unique<data::Loader>(s.data.train, eo, s.data.val_indices);
   if (s.data.test.size() > 0) s.test_loader = std::make_unique<data::Loader>(s.data.test, eo, s.data.test_indices);
 
@@ -276,11 +335,15 @@ EpochMetrics Trainer::fit() {
       s.history.push_back(m);
       last = m;
       s.folder.append_jsonl("metrics.jsonl", metrics_json(m));
-      std::string line = fmt::format("epoch {}/{}  loss {:.4f}  acc {:.4f}", epoch, cfg.train.epochs, m.train_loss, m.train_acc);
-      if (m.has_val) line += fmt::format("  val_loss {:.4f}  val_acc {:.4f}", m.val_loss, m.val_acc);
-      if (m.has_test) line += fmt::format("  test_loss {:.4f}  test_acc {:.4f}", m.test_loss, m.test_acc);
+      const bool cls = s.loss->classification();
+      std::string line = fmt::format("epoch {}/{}  loss {:.4f}", epoch, cfg.train.epochs, m.train_loss);
+      if (cls) line += fmt::format("  acc {:.4f}", m.train_acc);
+      if (m.has_val) line += fmt::format("  val_loss {:.4f}", m.val_loss) + (cls ? fmt::format("  val_acc {:.4f}", m.val_acc) : "");
+      if (m.has_test) line += fmt::format("  test_loss {:.4f}", m.test_loss) + (cls ? fmt::format("  test_acc {:.4f}", m.test_acc) : "");
       line += fmt::format("  {:.1f}s  {:.0f} samples/s", m.seconds, m.samples_per_s);
-      progress.end_epoch(line);
+      // Long runs of tiny epochs (full-batch GD) print about 50 lines, not one per epoch.
+      const int64_t every = std::max<int64_t>(1, (cfg.train.epochs + 49) / 50);
+      if (epoch == 1 || epoch % every == 0 || epoch == cfg.train.epochs || stop) progress.end_epoch(line);
       for (auto& cb : s.callbacks) stop = !cb->on_epoch(m) || stop;
     }
   } catch (const std::exception& e) {
