@@ -31,6 +31,7 @@ int64_t features_of(const Shape& in, const std::string& type) {
 
 // An int or a [h, w] pair (torch accepts both for kernel_size, stride, padding, dilation).
 std::array<int64_t, 2> pair_arg(const Args& a, const std::string& key, std::array<int64_t, 2> def) {
+  a.touch(key);  // known to this layer even when absent: a typo of it gets a "did you mean"
   if (!a.has(key)) return def;
   std::vector<int64_t> v = a.get_ints(key);
   if (v.size() == 1) return {v[0], v[0]};
@@ -48,6 +49,7 @@ const Shape& chw_of(const Shape& in, const std::string& type) {
 
 // Checks an optional "in_channels"/"num_features" key against the inferred value.
 void check_inferred(const Args& a, const std::string& key, int64_t inferred) {
+  a.touch(key);
   if (a.has(key) && a.get_int(key) != inferred)
     throw Error(fmt::format("{} = {} but the previous layer gives {}", key, a.get_int(key), inferred));
 }
@@ -55,6 +57,7 @@ void check_inferred(const Args& a, const std::string& key, int64_t inferred) {
 // conv2d padding: an int, a pair, or torch's "valid" / "same" (stride 1; needs an even total padding).
 std::array<int64_t, 2> conv_padding(const Args& a, std::array<int64_t, 2> k, std::array<int64_t, 2> dil,
                                     std::array<int64_t, 2> stride) {
+  a.touch("padding");
   auto it = a.values().find("padding");
   if (it == a.values().end() || !std::holds_alternative<std::string>(it->second)) return pair_arg(a, "padding", {0, 0});
   std::string mode = a.get_string("padding");

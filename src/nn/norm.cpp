@@ -37,10 +37,12 @@ Tensor BatchNorm::forward(const Tensor& x) {
                             ranks_.front() == 3 ? fmt::format("[N, {}, H, W]", features_)
                                                 : fmt::format("[N, {}] or [N, {}, L]", features_, features_)));
   const bool training = is_training();
-  if (training && opt_.track_running_stats) ++*num_batches_tracked.data<int64_t>();
   // torch: eval mode with tracked statistics uses them; otherwise the batch's own statistics.
-  return ops::batch_norm(x, running_mean, running_var, weight, bias, training || !opt_.track_running_stats,
-                         opt_.momentum, opt_.eps);
+  Tensor y = ops::batch_norm(x, running_mean, running_var, weight, bias, training || !opt_.track_running_stats,
+                             opt_.momentum, opt_.eps);
+  if (training && opt_.track_running_stats)
+    ++*num_batches_tracked.data<int64_t>();  // after: a failed step counts nothing
+  return y;
 }
 
 std::string BatchNorm::describe() const {
@@ -82,7 +84,7 @@ Shape LayerNorm::output_shape(const Shape& in) const {
   bool ok = in.size() >= shape_.size() &&
             std::equal(shape_.begin(), shape_.end(), in.end() - static_cast<ptrdiff_t>(shape_.size()));
   if (!ok)
-    throw Error(fmt::format("LayerNorm over {} needs a per-sample input ending in that shape, gets {}",
+    throw Error(fmt::format("LayerNorm: normalized_shape {} must be the trailing dims of the per-sample input, gets {}",
                             shape_str(shape_), shape_str(in)));
   return in;
 }
