@@ -6,14 +6,17 @@
 // looks it up by name; a reference case needs its loop here, independent of src/kernels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "descent/nn.h"
 #include "descent/ops.h"
 #include "kernels/conv.h"
+#include "kernels/pool.h"
 
 using namespace descent;
 using json = nlohmann::json;
@@ -137,6 +140,46 @@ TEST(Conv2d, Float32OneDnnMatchesFloat64Loops) {
     }
   }
   kernels::set_conv_layout(ConvLayout::Blocked, ConvLayout::Blocked, ConvLayout::Blocked);
+}
+
+// Kernels assign their outputs: every element is written even when the buffer starts as NaN
+// (odd extents leave rows outside every pooling window; ceil_mode adds clipped windows).
+TEST(Kernels, AssignEveryOutputElement) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto all_finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double e) { return std::isfinite(e); });
+  };
+  kernels::Conv2dShape cs{2, 4, 7, 6, 6, 3, 2, 0, 0, 2, 1, 1, 0, 1, 2, 2};
+  cs.oh = kernels::conv2d_out_size(7, 3, 2, 1, 1);
+  cs.ow = kernels::conv2d_out_size(6, 2, 1, 0, 2);
+  std::vector<double> x(2 * 4 * 7 * 6, 0.5), w(6 * 2 * 3 * 2, 0.25), b(6, 0.1);
+  std::vector<double> y(static_cast<size_t>(2 * 6 * cs.oh * cs.ow), nan), gx(x.size(), nan), gw(w.size(), nan),
+      gb(6, nan);
+  kernels::conv2d_forward(cs, x.data(), w.data(), b.data(), y.data());
+  kernels::conv2d_backward(cs, x.data(), w.data(), y.data(), gx.data(), gw.data(), gb.data());
+  EXPECT_TRUE(all_finite(y) && all_finite(gx) && all_finite(gw) && all_finite(gb));
+  std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), bf(b.begin(), b.end()), yf(y.size(), NAN),
+      gxf(x.size(), NAN), gwf(w.size(), NAN), gbf(6, NAN);
+  kernels::conv2d_forward(cs, xf.data(), wf.data(), bf.data(), yf.data());
+  kernels::conv2d_backward(cs, xf.data(), wf.data(), yf.data(), gxf.data(), gwf.data(), gbf.data());
+  for (const auto* v : {&yf, &gxf, &gwf, &gbf}) EXPECT_TRUE(all_finite(std::vector<double>(v->begin(), v->end())));
+
+  for (auto [k, st, pad, ceil] : {std::tuple{2, 2, 0, false}, std::tuple{3, 2, 1, true}, std::tuple{2, 2, 1, true}}) {
+    kernels::Pool2dShape ps{3, 7, 5, 0, 0, k, k, st, st, pad, pad, 1, 1};
+    ps.oh = kernels::pool2d_out_size(7, k, st, pad, 1, ceil);
+    ps.ow = kernels::pool2d_out_size(5, k, st, pad, 1, ceil);
+    std::vector<double> px(3 * 7 * 5), py(static_cast<size_t>(3 * ps.oh * ps.ow), nan), pg(px.size(), nan);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<double>((i * 7) % 11);
+    std::vector<int64_t> arg(py.size(), -1);
+    kernels::max_pool2d_forward(ps, px.data(), py.data(), arg.data());
+    kernels::max_pool2d_backward(ps, py.data(), arg.data(), pg.data());
+    EXPECT_TRUE(all_finite(py) && all_finite(pg)) << "max k" << k;
+    std::fill(py.begin(), py.end(), nan);
+    std::fill(pg.begin(), pg.end(), nan);
+    kernels::avg_pool2d_forward(ps, false, px.data(), py.data());
+    kernels::avg_pool2d_backward(ps, false, py.data(), pg.data());
+    EXPECT_TRUE(all_finite(py) && all_finite(pg)) << "avg k" << k;
+  }
 }
 
 TEST(Conv2d, RejectsMismatchedShapes) {
