@@ -17,6 +17,29 @@ void check_betas(const std::array<double, 2>& b, const char* who) {
     if (!(b[i] >= 0.0 && b[i] < 1.0)) throw Error(fmt::format("{}: betas[{}] must be in [0, 1), got {}", who, i, b[i]));
 }
 
+// Scalars of one parameter's update, in its precision.
+template <class T>
+struct AdamScalars {
+  T sign, coupled_wd, shrink, b1, b2, c1, c2, eps, step_size, bc2_sqrt;
+};
+
+// The fused update of one parameter. The scalars are copied to locals so that the parallel region
+// receives them by value: read through a pointer they would block vectorization.
+template <class T, bool Amsgrad>
+void adam_update(int64_t n, T* p, const T* g, T* m, T* v, T* vmax, const AdamScalars<T> s) {
+  const T sign = s.sign, wd = s.coupled_wd, shrink = s.shrink, b1 = s.b1, b2 = s.b2, c1 = s.c1, c2 = s.c2;
+  const T eps = s.eps, step_size = s.step_size, bc2_sqrt = s.bc2_sqrt;
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t k = 0; k < n; ++k) {
+    const T gk = sign * g[k] + wd * p[k];
+    m[k] = b1 * m[k] + c1 * gk;
+    v[k] = b2 * v[k] + c2 * gk * gk;
+    T second = v[k];
+    if constexpr (Amsgrad) second = vmax[k] = std::max(vmax[k], v[k]);
+    p[k] = p[k] * shrink - step_size * m[k] / (std::sqrt(second) / bc2_sqrt + eps);
+  }
+}
+
 AdamOptions from_adamw(const AdamWOptions& o) {
   return {.lr = o.lr, .betas = o.betas, .eps = o.eps, .weight_decay = o.weight_decay, .amsgrad = o.amsgrad,
           .maximize = o.maximize};
@@ -74,27 +97,19 @@ void Adam::step() {
       const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t)));
       dispatch_float(p.dtype(), "Adam", [&](auto tag) {
         using T = typename decltype(tag)::type;
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
+        const AdamScalars<T> s{.sign = opt_.maximize ? T(-1) : T(1),
+                               .coupled_wd = static_cast<T>(decoupled_ ? 0.0 : group.weight_decay),
+                               .shrink = static_cast<T>(decoupled_ ? 1.0 - group.lr * group.weight_decay : 1.0),
+                               .b1 = static_cast<T>(beta1), .b2 = static_cast<T>(beta2),
+                               .c1 = static_cast<T>(1.0 - beta1), .c2 = static_cast<T>(1.0 - beta2),
+                               .eps = static_cast<T>(opt_.eps), .step_size = static_cast<T>(step_size),
+                               .bc2_sqrt = static_cast<T>(bc2_sqrt)};
         T* m = exp_avg_[i].data<T>();
         T* v = exp_avg_sq_[i].data<T>();
-        T* vmax = opt_.amsgrad ? max_exp_avg_sq_[i].data<T>() : nullptr;
-        const T sign = opt_.maximize ? T(-1) : T(1);
-        const T coupled_wd = static_cast<T>(decoupled_ ? 0.0 : group.weight_decay);
-        const T shrink = static_cast<T>(decoupled_ ? 1.0 - group.lr * group.weight_decay : 1.0);
-        const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
-        const T c1 = static_cast<T>(1.0 - beta1), c2 = static_cast<T>(1.0 - beta2);
-        const T eps = static_cast<T>(opt_.eps), ss = static_cast<T>(step_size), bc = static_cast<T>(bc2_sqrt);
-        const int64_t n = p.numel();
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t k = 0; k < n; ++k) {
-          const T gk = sign * pg[k] + coupled_wd * pp[k];
-          m[k] = b1 * m[k] + c1 * gk;
-          v[k] = b2 * v[k] + c2 * gk * gk;
-          T second = v[k];
-          if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-          pp[k] = pp[k] * shrink - ss * m[k] / (std::sqrt(second) / bc + eps);
-        }
+        if (opt_.amsgrad)
+          adam_update<T, true>(p.numel(), p.data<T>(), g.data<T>(), m, v, max_exp_avg_sq_[i].data<T>(), s);
+        else
+          adam_update<T, false>(p.numel(), p.data<T>(), g.data<T>(), m, v, nullptr, s);
       });
     }
   }

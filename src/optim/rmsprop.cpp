@@ -9,6 +9,39 @@
 #include "tensor/dispatch.h"
 
 namespace descent::optim {
+namespace {
+
+// Scalars of one parameter's update, in its precision.
+template <class T>
+struct RMSpropScalars {
+  T sign, wd, lr, alpha, one_minus_alpha, eps, momentum;
+};
+
+// The fused update of one parameter; a is the gradient average (Centered), b the momentum buffer.
+// Scalars are copied to locals so that the parallel region gets them by value and vectorizes.
+template <class T, bool Centered, bool Momentum>
+void rmsprop_update(int64_t n, T* p, const T* g, T* v, T* a, T* b, const RMSpropScalars<T> s) {
+  const T sign = s.sign, wd = s.wd, lr = s.lr, alpha = s.alpha, c = s.one_minus_alpha, eps = s.eps, mom = s.momentum;
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t k = 0; k < n; ++k) {
+    const T gk = sign * g[k] + wd * p[k];
+    v[k] = alpha * v[k] + c * gk * gk;
+    T var = v[k];
+    if constexpr (Centered) {
+      a[k] = alpha * a[k] + c * gk;
+      var -= a[k] * a[k];
+    }
+    const T d = std::sqrt(var) + eps;
+    if constexpr (Momentum) {
+      b[k] = mom * b[k] + gk / d;
+      p[k] -= lr * b[k];
+    } else {
+      p[k] -= lr * gk / d;
+    }
+  }
+}
+
+}  // namespace
 
 RMSprop::RMSprop(std::vector<Tensor> params, const RMSpropOptions& o)
     : RMSprop(std::vector<ParamGroup>{{.params = std::move(params)}}, o) {}
@@ -51,33 +84,19 @@ void RMSprop::step() {
       ++step_[i];
       dispatch_float(p.dtype(), "RMSprop", [&](auto tag) {
         using T = typename decltype(tag)::type;
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
-        T* v = square_avg_[i].data<T>();
-        T* b = opt_.momentum > 0 ? momentum_buffer_[i].data<T>() : nullptr;
-        T* a = opt_.centered ? grad_avg_[i].data<T>() : nullptr;
-        const T sign = opt_.maximize ? T(-1) : T(1);
-        const T wd = static_cast<T>(group.weight_decay), lr = static_cast<T>(group.lr);
-        const T alpha = static_cast<T>(opt_.alpha), c = static_cast<T>(1.0 - opt_.alpha);
-        const T eps = static_cast<T>(opt_.eps), mom = static_cast<T>(opt_.momentum);
+        const RMSpropScalars<T> s{.sign = opt_.maximize ? T(-1) : T(1), .wd = static_cast<T>(group.weight_decay),
+                                  .lr = static_cast<T>(group.lr), .alpha = static_cast<T>(opt_.alpha),
+                                  .one_minus_alpha = static_cast<T>(1.0 - opt_.alpha), .eps = static_cast<T>(opt_.eps),
+                                  .momentum = static_cast<T>(opt_.momentum)};
         const int64_t n = p.numel();
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t k = 0; k < n; ++k) {
-          const T gk = sign * pg[k] + wd * pp[k];
-          v[k] = alpha * v[k] + c * gk * gk;
-          T var = v[k];
-          if (a) {
-            a[k] = alpha * a[k] + c * gk;
-            var -= a[k] * a[k];
-          }
-          const T d = std::sqrt(var) + eps;
-          if (b) {
-            b[k] = mom * b[k] + gk / d;
-            pp[k] -= lr * b[k];
-          } else {
-            pp[k] -= lr * gk / d;
-          }
-        }
+        T *pp = p.data<T>(), *v = square_avg_[i].data<T>();
+        const T* pg = g.data<T>();
+        T* a = opt_.centered ? grad_avg_[i].data<T>() : nullptr;
+        T* b = opt_.momentum > 0 ? momentum_buffer_[i].data<T>() : nullptr;
+        if (a && b) rmsprop_update<T, true, true>(n, pp, pg, v, a, b, s);
+        else if (a) rmsprop_update<T, true, false>(n, pp, pg, v, a, b, s);
+        else if (b) rmsprop_update<T, false, true>(n, pp, pg, v, a, b, s);
+        else rmsprop_update<T, false, false>(n, pp, pg, v, a, b, s);
       });
     }
   }

@@ -6,6 +6,25 @@
 #include "tensor/dispatch.h"
 
 namespace descent::optim {
+namespace {
+
+// The fused update of one parameter; b is the momentum buffer (Momentum), First its first step.
+// Scalars arrive by value so that the parallel region copies them and the loop vectorizes.
+template <class T, bool Momentum, bool First, bool Nesterov>
+void sgd_update(int64_t n, T* p, const T* g, T* b, T sign, T wd, T lr, T mom, T damp) {
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t k = 0; k < n; ++k) {
+    T d = sign * g[k] + wd * p[k];
+    if constexpr (Momentum) {
+      if constexpr (First) b[k] = d;  // torch: buf = clone(d) at the first step
+      else b[k] = mom * b[k] + damp * d;
+      d = Nesterov ? d + mom * b[k] : b[k];
+    }
+    p[k] -= lr * d;
+  }
+}
+
+}  // namespace
 
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : SGD(std::vector<ParamGroup>{{.params = std::move(params)}}, o) {}
 
@@ -42,23 +61,18 @@ void SGD::step() {
       if (opt_.momentum != 0.0 && first) buf = empty(p.shape(), p.dtype());
       dispatch_float(p.dtype(), "SGD", [&](auto tag) {
         using T = typename decltype(tag)::type;
+        const int64_t n = p.numel();
         T* pp = p.data<T>();
         const T* pg = g.data<T>();
-        T* pb = opt_.momentum != 0.0 ? buf.data<T>() : nullptr;
-        const T lr = static_cast<T>(group.lr), wd = static_cast<T>(group.weight_decay);
-        const T sign = opt_.maximize ? T(-1) : T(1);
-        const T mom = static_cast<T>(opt_.momentum), damp = static_cast<T>(1.0 - opt_.dampening);
-        const bool nesterov = opt_.nesterov;
-        const int64_t n = p.numel();
-#pragma omp parallel for simd if (n > 65536)
-        for (int64_t k = 0; k < n; ++k) {
-          T d = sign * pg[k] + wd * pp[k];
-          if (pb) {
-            pb[k] = first ? d : mom * pb[k] + damp * d;
-            d = nesterov ? d + mom * pb[k] : pb[k];
-          }
-          pp[k] -= lr * d;
-        }
+        const T sign = opt_.maximize ? T(-1) : T(1), wd = static_cast<T>(group.weight_decay);
+        const T lr = static_cast<T>(group.lr), mom = static_cast<T>(opt_.momentum);
+        const T damp = static_cast<T>(1.0 - opt_.dampening);
+        if (opt_.momentum == 0.0) return sgd_update<T, false, false, false>(n, pp, pg, nullptr, sign, wd, lr, mom, damp);
+        T* pb = buf.data<T>();
+        if (first && opt_.nesterov) return sgd_update<T, true, true, true>(n, pp, pg, pb, sign, wd, lr, mom, damp);
+        if (first) return sgd_update<T, true, true, false>(n, pp, pg, pb, sign, wd, lr, mom, damp);
+        if (opt_.nesterov) return sgd_update<T, true, false, true>(n, pp, pg, pb, sign, wd, lr, mom, damp);
+        sgd_update<T, true, false, false>(n, pp, pg, pb, sign, wd, lr, mom, damp);
       });
     }
   }
