@@ -40,6 +40,17 @@
 // schedulers do with each group's initial_lr:  η_group = η_group,0 · lr / lr_0  (lr_0 = the
 // optimizer's lr at construction; when lr_0 = 0 every group takes lr itself).
 //
+// In a config ([optimizer], read by make_optimizer; torch's argument names):
+//
+//   [optimizer]
+//   type = "adamw"                   # sgd | adam | adamw | rmsprop | adagrad
+//   lr = 1e-3
+//   weight_decay = 0.05
+//   no_decay = ["bias", "norm", "1d"]  # the default; [] decays every parameter
+//   groups = ["0.*"]                 # globs on parameter names, one group each (first match wins)
+//   group_lr = [1e-4]                # optional, one per glob
+//   group_weight_decay = [0.1]       # optional, one per glob
+//
 //   descent::optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
 //   descent::optim::AdamW opt2(descent::optim::param_groups(net, {.no_decay = {"bias", "norm"}}),
 //                              {.lr = 1e-3, .weight_decay = 0.05});

@@ -62,7 +62,7 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value);
 
 // ---- Penalties ------------------------------------------------------------------------------
 
-/// Σ over params of Σ |p|, a differentiable 0-d tensor (gradient sign(p)) to add to the loss.
+/// Σ over params of Σ |p|, a differentiable 0-d tensor (gradient sign(p)); float32 0 for no params.
 Tensor l1_penalty(const std::vector<Tensor>& params);
 /// Σ over params of Σ p², a differentiable 0-d tensor (gradient 2p); l2·this ≙ weight decay 2·l2.
 Tensor l2_penalty(const std::vector<Tensor>& params);
