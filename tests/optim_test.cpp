@@ -326,6 +326,20 @@ TEST(ParamGroups, DefaultExemptsBiasesAndNormalizationParameters) {
   EXPECT_EQ(opt.params().size(), 8u);
 }
 
+// The real normalization layers: BatchNorm's and a 2-d LayerNorm's parameters get no decay.
+TEST(ParamGroups, RealNormalizationLayers) {
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(std::make_shared<nn::Linear>(6, 4));
+  net->push_back(std::make_shared<nn::BatchNorm1d>(4));
+  net->push_back(std::make_shared<nn::Linear>(4, 6));
+  net->push_back(std::make_shared<nn::LayerNorm>(Shape{2, 3}));
+  auto groups = optim::param_groups(*net, {.no_decay = {"norm"}});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(names_of(groups[0]), (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
+  EXPECT_EQ(names_of(groups[1]), (std::vector<std::string>{"1.weight", "1.bias", "3.weight", "3.bias"}));
+  EXPECT_EQ(groups[1].weight_decay, 0.0);
+}
+
 TEST(ParamGroups, SelectorsOneByOne) {
   auto net = net_with_norms();
   auto undecayed = [&](std::vector<std::string> sel) {
