@@ -51,6 +51,12 @@ std::shared_ptr<nn::Sequential> cnn() {
   return net;
 }
 
+// What a pooling layer sees after a ReLU: about half zeros (ties), the rest positive and random.
+void relu_like(float* p, int64_t n) {
+  Generator gen(1);
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(std::max(0.0, gen.normal()));
+}
+
 // Median forward and backward time of one convolution geometry in the current layout.
 std::pair<double, double> conv_times(const kernels::Conv2dShape& s, int reps) {
   std::vector<float> x(static_cast<size_t>(s.n * s.c * s.h * s.w), 0.5f),
@@ -83,7 +89,7 @@ std::pair<double, double> dnnl_pool_times(int64_t n, int64_t c, int64_t h, int r
   pooling_backward::desc bd(algorithm::pooling_max, src, dst, {2, 2}, {2, 2}, {0, 0}, {0, 0});
   pooling_backward::primitive_desc bpd(bd, eng, fpd);
   memory ms(src, eng), md(dst, eng), mws(fpd.workspace_desc(), eng), mgd(dst, eng), mgs(src, eng);
-  std::fill_n(static_cast<float*>(ms.get_data_handle()), n * c * h * h, 0.5f);
+  relu_like(static_cast<float*>(ms.get_data_handle()), n * c * h * h);
   std::fill_n(static_cast<float*>(mgd.get_data_handle()), n * c * oh * oh, 0.1f);
   pooling_forward fp(fpd);
   pooling_backward bp(bpd);
@@ -106,7 +112,7 @@ std::pair<double, double> our_pool_times(int64_t n, int64_t c, int64_t h, int re
   kernels::Pool2dShape s{n * c, h, h, h / 2, h / 2, 2, 2, 2, 2, 0, 0, 1, 1};
   std::vector<float> x(static_cast<size_t>(n * c * h * h), 0.5f), y(static_cast<size_t>(n * c * s.oh * s.ow)),
       gy(y.size(), 0.1f), gx(x.size());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7);
+  relu_like(x.data(), static_cast<int64_t>(x.size()));
   std::vector<int64_t> arg(y.size());
   std::vector<double> f, b;
   for (int r = 0; r < reps + 2; ++r) {
