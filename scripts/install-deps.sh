@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages descent needs, only those that are missing (idempotent, apt only).
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the peers used by bench/compare.sh)
+# Usage: scripts/install-deps.sh [--bench] [--interop]
+#   --bench    adds the peers used by bench/compare.sh
+#   --interop  adds what scripts/check_torch_load.py and scripts/check_onnx.py run on (/usr/bin/python3)
 set -euo pipefail
 
 packages=(
@@ -8,12 +10,17 @@ packages=(
   libdnnl-dev zlib1g-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   libopenmpi-dev openmpi-bin
+  libonnx-dev libprotobuf-dev
   dataset-fashion-mnist
   python3-sklearn
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libtorch-dev python3-torch time)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libtorch-dev python3-torch time) ;;
+    --interop) packages+=(python3-torch python3-onnx python3-opencv python3-numpy) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

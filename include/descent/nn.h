@@ -215,6 +215,8 @@ class Softmax : public Module {
   explicit Softmax(int64_t dim = -1) : dim_(dim) {}
   Tensor forward(const Tensor& x) override { return ops::softmax(x, dim_); }
   std::string type_name() const override { return "Softmax"; }
+  /// The dim normalized over.
+  int64_t dim() const { return dim_; }
 
  private:
   int64_t dim_;
@@ -225,6 +227,8 @@ class LogSoftmax : public Module {
   explicit LogSoftmax(int64_t dim = -1) : dim_(dim) {}
   Tensor forward(const Tensor& x) override { return ops::log_softmax(x, dim_); }
   std::string type_name() const override { return "LogSoftmax"; }
+  /// The dim normalized over.
+  int64_t dim() const { return dim_; }
 
  private:
   int64_t dim_;
@@ -265,6 +269,10 @@ class Conv2d : public Module {
   int64_t in_channels() const { return in_; }
   /// Output channels.
   int64_t out_channels() const { return out_; }
+  /// Kernel extent {kh, kw}.
+  std::array<int64_t, 2> kernel_size() const { return kernel_; }
+  /// Stride, padding, dilation, groups as constructed.
+  const Conv2dOptions& options() const { return opt_; }
   Tensor weight;  ///< [out, in/groups, kh, kw]
   Tensor bias;    ///< [out] or undefined
 
@@ -283,6 +291,8 @@ class MaxPool2d : public Module {
   std::string type_name() const override { return "MaxPool2d"; }
   std::string describe() const override;
   Shape output_shape(const Shape& input) const override;
+  /// The pooling options as constructed.
+  const ops::Pool2dOptions& options() const { return opt_; }
 
  private:
   ops::Pool2dOptions opt_;
@@ -297,6 +307,8 @@ class AvgPool2d : public Module {
   std::string type_name() const override { return "AvgPool2d"; }
   std::string describe() const override;
   Shape output_shape(const Shape& input) const override;
+  /// The pooling options as constructed.
+  const ops::Pool2dOptions& options() const { return opt_; }
 
  private:
   ops::Pool2dOptions opt_;
@@ -311,6 +323,8 @@ class AdaptiveAvgPool2d : public Module {
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
   std::string describe() const override;
   Shape output_shape(const Shape& input) const override;
+  /// Output extent {h, w}.
+  std::array<int64_t, 2> output_size() const { return size_; }
 
  private:
   std::array<int64_t, 2> size_;
@@ -343,6 +357,8 @@ class BatchNorm : public Module {
   Shape output_shape(const Shape& input) const override;
   /// Channels (features) normalized.
   int64_t num_features() const { return features_; }
+  /// eps, momentum, affine, track_running_stats as constructed.
+  const BatchNormOptions& options() const { return opt_; }
   Tensor weight;               ///< γ [C] (affine)
   Tensor bias;                 ///< β [C] (affine)
   Tensor running_mean;         ///< [C], init 0 (track_running_stats)
