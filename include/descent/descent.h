@@ -13,5 +13,7 @@
 #include "descent/nn.h"
 #include "descent/ops.h"
 #include "descent/optim.h"
+#include "descent/regularize.h"
+#include "descent/sched.h"
 #include "descent/tensor.h"
 #include "descent/train.h"

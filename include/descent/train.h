@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ struct EpochMetrics {
   double test_loss = 0.0, test_acc = 0.0;  ///< test metrics (when a test set exists)
   bool has_val = false;         ///< validation metrics are present
   bool has_test = false;        ///< test metrics are present
+  std::map<std::string, double> extra = {};  ///< task metrics by full name (val_auc, test_rmse, test_r2, ...)
   double seconds = 0.0;         ///< training time of the epoch, evaluation excluded
   double samples_per_s = 0.0;   ///< training samples per second
 };
@@ -49,10 +51,12 @@ struct EvalResult {
   double loss = 0.0;  ///< sample-weighted mean loss
   double acc = 0.0;   ///< fraction of argmax == label (classification)
   int64_t count = 0;  ///< samples seen
+  std::map<std::string, double> metrics = {};  ///< task metrics: acc; acc, auc (binary); rmse, mae, r2 (regression)
 };
 
 /// Evaluates in eval mode without recording a graph; restores the previous mode.
-EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader);
+EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader,
+                    data::Task task = data::Task::Classification);
 
 /// Fraction of rows of `output` [N, C] whose argmax equals `target` [N] (int64).
 double accuracy(const Tensor& output, const Tensor& target);

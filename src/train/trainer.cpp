@@ -11,7 +11,9 @@
 #include <limits>
 
 #include "descent/autograd.h"
+#include "descent/regularize.h"
 #include "descent/sched.h"
+#include "train/metrics.h"
 #include "train/progress.h"
 #include "train/run_folder.h"
 
@@ -31,7 +33,8 @@ double accuracy(const Tensor& output, const Tensor& target) {
   return target.numel() ? static_cast<double>(correct) / static_cast<double>(target.numel()) : 0.0;
 }
 
-EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader) {
+EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loader, data::Task task) {
+  MetricAccumulator acc(task);
   bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
@@ -44,12 +47,15 @@ EvalResult evaluate(nn::Module& model, const loss::Loss& loss, data::Loader& loa
     const auto n = b.x.size(0);
     loss_sum += loss(out, b.y).item() * static_cast<double>(n);
     correct += accuracy(out, b.y) * static_cast<double>(n);
+    acc.add(out, b.y);
     r.count += n;
   }
   model.train(was_training);
   if (r.count > 0) {
     r.loss = loss_sum / static_cast<double>(r.count);
     r.acc = correct / static_cast<double>(r.count);
+    r.metrics = acc.compute();
+    if (r.metrics.count("acc")) r.acc = r.metrics["acc"];  // binary: logit > 0 vs the 0/1 target
   }
   return r;
 }
@@ -136,6 +142,7 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
                       {"train_loss", num(m.train_loss)}, {"train_acc", num(m.train_acc)}};
   if (m.has_val) j["val_loss"] = num(m.val_loss), j["val_acc"] = num(m.val_acc);
   if (m.has_test) j["test_loss"] = num(m.test_loss), j["test_acc"] = num(m.test_acc);
+  for (const auto& [k, v] : m.extra) j[k] = num(v);
   j["seconds"] = m.seconds;
   j["samples_per_s"] = m.samples_per_s;
   return j;
@@ -152,6 +159,10 @@ struct Trainer::Impl {
   std::unique_ptr<loss::Loss> loss;
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<sched::Schedule> schedule;   // null without a [schedule] section
+  std::optional<optim::RegularizationOptions> reg;    // [regularization]
+  std::vector<Tensor> penalized;                      // parameters the L1/L2 penalties cover
+  std::unique_ptr<optim::EarlyStopping> early_stop;   // [early_stopping]
+  int64_t skipped_steps = 0;                          // steps skipped for non-finite gradients
   std::vector<std::shared_ptr<Callback>> callbacks;
   std::vector<EpochMetrics> history;
   RunFolder folder;
@@ -169,6 +180,12 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   s.loss = loss::make_loss(cfg.loss);
   s.optimizer = optim::make_optimizer(cfg.optimizer, *s.model);
   cfg.train.extra.finish();
+  if (auto it = cfg.sections.find("regularization"); it != cfg.sections.end()) {
+    s.reg = optim::parse_regularization(it->second);
+    s.penalized = optim::decayed_parameters(*s.model, s.reg->exclude);
+  }
+  if (auto it = cfg.sections.find("early_stopping"); it != cfg.sections.end())
+    s.early_stop = std::make_unique<optim::EarlyStopping>(optim::parse_early_stopping(it->second));
   for (const auto& [name, args] : cfg.sections) args.finish();
 
   try {
@@ -212,6 +229,10 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   eo.augment = {};  // evaluation sees the data as it is
   if (!s.data.val_indices.empty()) s.val_loader = std::make_unique<data::Loader>(s.data.train, eo, s.data.val_indices);
   if (s.data.test.size() > 0) s.test_loader = std::make_unique<data::Loader>(s.data.test, eo, s.data.test_indices);
+
+  if (s.early_stop && s.early_stop->options().metric.rfind("val_", 0) == 0 && !s.val_loader)
+    throw Error(fmt::format("{}: [early_stopping] watches '{}' but there is no validation split (set [data] "
+                            "validation_split)", cfg.source, s.early_stop->options().metric));
 
   if (!cfg.schedule_toml.empty()) {
     sched::ScheduleSpec spec = sched::parse_schedule_spec(cfg.schedule_toml, cfg.source);
@@ -283,7 +304,7 @@ EpochMetrics Trainer::fit() {
       s.model->train();
       s.train_loader->start_epoch(epoch - 1);
       progress.begin_epoch(epoch, cfg.train.epochs, s.train_loader->num_samples());
-      double loss_sum = 0.0, correct = 0.0;
+      double loss_sum = 0.0, correct = 0.0, penalty_sum = 0.0;
       int64_t seen = 0;
       auto t0 = std::chrono::steady_clock::now();
       data::Batch b;
@@ -295,13 +316,27 @@ EpochMetrics Trainer::fit() {
         const double lr_used = s.optimizer->lr();
         Tensor out = (*s.model)(b.x);
         Tensor l = (*s.loss)(out, b.y);
+        const double lv = l.item();  // the data loss; penalties are reported on their own
+        double penalty = 0.0;
+        if (s.reg && (s.reg->l1 > 0 || s.reg->l2 > 0)) {  // explicit penalties join the loss
+          Tensor pen = scalar(0.0, l.dtype());
+          if (s.reg->l1 > 0) pen = pen + optim::l1_penalty(s.penalized).to(l.dtype()) * s.reg->l1;
+          if (s.reg->l2 > 0) pen = pen + optim::l2_penalty(s.penalized).to(l.dtype()) * s.reg->l2;
+          penalty = pen.item();
+          l = l + pen;
+        }
         s.optimizer->zero_grad();
         l.backward();
-        s.optimizer->step();
+        bool take_step = true;
+        if (s.reg) {
+          optim::ClipResult cr = optim::clip_gradients(s.optimizer->params(), *s.reg);  // throws under nonfinite = "error"
+          if (!cr.finite) take_step = false, s.skipped_steps++;
+        }
+        if (take_step) s.optimizer->step();
         if (s.schedule) s.schedule->step();
         ++step;
         const int64_t n = b.x.size(0);
-        const double lv = l.item();
+        penalty_sum += penalty * static_cast<double>(n);
         loss_sum += lv * static_cast<double>(n);
         if (s.loss->classification()) correct += accuracy(out, b.y) * static_cast<double>(n);
         seen += n;
@@ -324,13 +359,19 @@ EpochMetrics Trainer::fit() {
       m.seconds = secs;
       m.samples_per_s = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
       if (s.val_loader) {
-        EvalResult r = evaluate(*s.model, *s.loss, *s.val_loader);
+        EvalResult r = evaluate(*s.model, *s.loss, *s.val_loader, s.data.train.task);
         m.has_val = true, m.val_loss = r.loss, m.val_acc = s.loss->classification() ? r.acc : NAN;
+        for (const auto& [k, v] : r.metrics)
+          if (k != "acc") m.extra["val_" + k] = v;
       }
       if (s.test_loader) {
-        EvalResult r = evaluate(*s.model, *s.loss, *s.test_loader);
+        EvalResult r = evaluate(*s.model, *s.loss, *s.test_loader, s.data.train.task);
         m.has_test = true, m.test_loss = r.loss, m.test_acc = s.loss->classification() ? r.acc : NAN;
+        for (const auto& [k, v] : r.metrics)
+          if (k != "acc") m.extra["test_" + k] = v;
       }
+      if (s.reg && (s.reg->l1 > 0 || s.reg->l2 > 0) && seen) m.extra["train_penalty"] = penalty_sum / static_cast<double>(seen);
+      if (s.reg && s.skipped_steps) m.extra["skipped_steps"] = static_cast<double>(s.skipped_steps);
       if (s.schedule && s.schedule->spec().plateau) s.schedule->end_epoch(metric_by_name(m, s.schedule->spec().plateau->metric));
       s.history.push_back(m);
       last = m;
@@ -345,6 +386,14 @@ EpochMetrics Trainer::fit() {
       const int64_t every = std::max<int64_t>(1, (cfg.train.epochs + 49) / 50);
       if (epoch == 1 || epoch % every == 0 || epoch == cfg.train.epochs || stop) progress.end_epoch(line);
       for (auto& cb : s.callbacks) stop = !cb->on_epoch(m) || stop;
+      if (s.early_stop) {
+        const std::string& key = s.early_stop->options().metric;
+        double v = m.extra.count(key) ? m.extra.at(key) : metric_by_name(m, key);
+        if (s.early_stop->step(v, *s.model)) {
+          progress.line(fmt::format("early stopping: no improvement of {} for {} epochs", key, s.early_stop->options().patience));
+          stop = true;
+        }
+      }
     }
   } catch (const std::exception& e) {
     manifest["status"] = "failed";
@@ -353,6 +402,8 @@ EpochMetrics Trainer::fit() {
     s.folder.write_manifest(manifest);
     throw;
   }
+  if (s.early_stop && s.early_stop->options().restore_best && s.early_stop->restore_best(*s.model))
+    progress.line("early stopping: restored the weights of the best epoch");
   manifest["status"] = "completed";
   manifest["end_time"] = utc_now();
   manifest["steps"] = step;
