@@ -16,7 +16,9 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libtorch-dev python3-torch time) ;;
+    # libopenblas0-openmp: the "LibTorch at its best" row of bench/compare.sh loads it through
+    # LD_LIBRARY_PATH; linux-perf: the profiles in docs/PERFORMANCE.md.
+    --bench) packages+=(libtorch-dev python3-torch time libopenblas0-openmp linux-perf) ;;
     --interop) packages+=(python3-torch python3-onnx python3-opencv python3-numpy) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
