@@ -16,6 +16,7 @@
 #include "descent/nn.h"
 #include "descent/ops.h"
 #include "kernels/conv.h"
+#include "kernels/norm.h"
 #include "kernels/pool.h"
 
 using namespace descent;
@@ -180,6 +181,33 @@ TEST(Kernels, AssignEveryOutputElement) {
     kernels::avg_pool2d_backward(ps, false, py.data(), pg.data());
     EXPECT_TRUE(all_finite(py) && all_finite(pg)) << "avg k" << k;
   }
+}
+
+// The normalization kernels assign every output too (gradients of x, weight and bias).
+TEST(Kernels, NormsAssignEveryOutputElement) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double e) { return std::isfinite(e); });
+  };
+  const int64_t outer = 3, c = 4, inner = 5;
+  std::vector<double> x(outer * c * inner), g(x.size()), w(c, 1.5), b(c, 0.5), mean(c), var(c), invstd(c);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = std::sin(static_cast<double>(i)), g[i] = std::cos(static_cast<double>(i));
+  kernels::batch_norm_stats(x.data(), outer, c, inner, mean.data(), var.data());
+  for (int64_t k = 0; k < c; ++k) invstd[k] = 1 / std::sqrt(var[k] + 1e-5);
+  for (bool batch_stats : {true, false}) {
+    std::vector<double> y(x.size(), nan), gx(x.size(), nan), gw(c, nan), gb(c, nan);
+    kernels::batch_norm_apply(x.data(), outer, c, inner, mean.data(), invstd.data(), w.data(), b.data(), y.data());
+    kernels::batch_norm_backward(x.data(), g.data(), outer, c, inner, mean.data(), invstd.data(), w.data(), batch_stats,
+                                 gx.data(), gw.data(), gb.data());
+    EXPECT_TRUE(finite(y) && finite(gx) && finite(gw) && finite(gb)) << "batch_stats " << batch_stats;
+  }
+  std::vector<double> y(x.size(), nan), gx(x.size(), nan), gw(inner, nan), gb(inner, nan), lm(outer * c), ls(outer * c);
+  std::vector<double> lw(inner, 1.5), lb(inner, 0.5);
+  kernels::layer_norm_forward(x.data(), outer * c, inner, lw.data(), lb.data(), 1e-5, y.data(), lm.data(), ls.data());
+  kernels::layer_norm_backward(x.data(), g.data(), outer * c, inner, lm.data(), ls.data(), lw.data(), gx.data(),
+                               gw.data(), gb.data());
+  EXPECT_TRUE(finite(y) && finite(gx) && finite(gw) && finite(gb));
 }
 
 TEST(Conv2d, RejectsMismatchedShapes) {
