@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "Print the version and build options");
   descent::cli::register_train(app);
   descent::cli::register_tune(app);
+  descent::cli::register_schedule(app);
+  descent::cli::register_lr_find(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
