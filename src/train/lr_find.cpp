@@ -209,10 +209,11 @@ std::string lr_find_svg(const LrFindResult& r) {
   auto marker = [&](int64_t index, double lr, const char* color, const std::string& text, double label_y) {
     if (index < 0 || !(lr > 0)) return std::string();
     const double x = px(lr), y = py(r.smoothed_loss[static_cast<size_t>(index)]);
+    const bool left = x > kLeft + 0.6 * (right - kLeft);  // labels near the right edge go on the left
     return fmt::format("<line x1=\"{0:.2f}\" y1=\"{1}\" x2=\"{0:.2f}\" y2=\"{2}\" stroke=\"{3}\" stroke-dasharray=\"4 3\"/>\n"
                        "<circle cx=\"{0:.2f}\" cy=\"{4:.2f}\" r=\"4\" fill=\"{3}\"/>\n"
-                       "<text x=\"{5:.2f}\" y=\"{6}\" fill=\"{3}\">{7}</text>\n",
-                       x, kTop, bottom, color, y, x + 5, label_y, text);
+                       "<text x=\"{5:.2f}\" y=\"{6}\" fill=\"{3}\" text-anchor=\"{8}\">{7}</text>\n",
+                       x, kTop, bottom, color, y, left ? x - 5 : x + 5, label_y, text, left ? "end" : "start");
   };
   svg += marker(r.steepest_index, r.steepest_lr, "#d62728", fmt::format("steepest {:.3g} (suggested)", r.steepest_lr),
                 kTop + 12);
