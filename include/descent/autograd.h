@@ -12,6 +12,7 @@
 //   { descent::NoGradGuard off; auto y = w * 2.0; }   // y records nothing
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "descent/tensor.h"
 
@@ -49,5 +50,11 @@ class NoGradGuard {
 
 /// Backpropagates `grad` (same shape as root) from root into the leaves' .grad().
 void backward(const Tensor& root, const Tensor& grad);
+
+/// Called during backward() with a leaf whose .grad() got its last contribution of the pass.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+/// Installs the calling thread's hook (empty: none) and returns the previous one. Data-parallel
+/// training uses it to start a gradient bucket's all-reduce while the rest of backward runs.
+GradReadyHook set_grad_ready_hook(GradReadyHook hook);
 
 }  // namespace descent

@@ -14,11 +14,17 @@
 namespace descent {
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local GradReadyHook g_grad_ready;  // data-parallel training's bucket trigger (usually empty)
 }
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
+  std::swap(hook, g_grad_ready);
+  return hook;
+}
 
 namespace autograd {
 
@@ -106,17 +112,22 @@ void backward(const Tensor& root, const Tensor& grad) {
   const auto& rimpl = root.impl();
   if (!rimpl->grad_fn) {
     accumulate_leaf(*rimpl, g0);
+    if (g_grad_ready) g_grad_ready(root);
     return;
   }
 
-  // 1. dependency counts
+  // 1. dependency counts (of leaves too, only when a grad-ready hook wants to know when a
+  //    leaf's gradient is final: counting them costs a map insert per leaf edge)
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<TensorImpl*, int> leaf_deps;
+  const bool count_leaves = static_cast<bool>(g_grad_ready);
   std::vector<Node*> stack{rimpl->grad_fn.get()};
   deps[rimpl->grad_fn.get()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->inputs) {
+      if (count_leaves && e.leaf && e.need) leaf_deps[e.leaf.get()]++;
       if (!e.node) continue;
       auto [it, inserted] = deps.try_emplace(e.node.get(), 0);
       it->second++;
@@ -155,6 +166,7 @@ void backward(const Tensor& root, const Tensor& grad) {
       Tensor gi = grads[i].shape() == e.shape ? grads[i] : ops::sum_to(grads[i], e.shape);
       if (e.leaf) {
         accumulate_leaf(*e.leaf, gi);
+        if (count_leaves && --leaf_deps[e.leaf.get()] == 0) g_grad_ready(Tensor(e.leaf));
       } else {
         auto [it, inserted] = pending.try_emplace(e.node.get(), gi);
         if (!inserted) it->second = ops::add_nograd(it->second, gi);
