@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "descent/dist.h"
 #include "descent/error.h"
 
 #ifndef DESCENT_VERSION
@@ -15,11 +16,14 @@ namespace descent::cli {
 int guarded(const std::function<int()>& body) {
   try {
     return body();
-  } catch (const descent::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+  } catch (const descent::dist::AgreedError& e) {  // every rank has it: rank 0 says it once
+    if (descent::dist::world().rank() == 0) std::cerr << (e.user_error() ? "error: " : "internal error: ") << e.what() << "\n";
+    return e.user_error() ? 2 : 1;
+  } catch (const descent::Error& e) {  // with several ranks: printed, then MPI_Abort stops them all
+    descent::dist::report_fatal(descent::dist::world(), std::string("error: ") + e.what(), 2);
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "internal error: " << e.what() << "\n";
+    descent::dist::report_fatal(descent::dist::world(), std::string("internal error: ") + e.what(), 1);
     return 1;
   }
 }
@@ -27,6 +31,7 @@ int guarded(const std::function<int()>& body) {
 }  // namespace descent::cli
 
 int main(int argc, char** argv) {
+  descent::dist::init(argc, argv);  // MPI only under mpirun/srun; a plain run stays one process
   CLI::App app{"descent: train neural networks on the CPU, from one laptop to an MPI cluster"};
   app.require_subcommand(0, 1);
   bool version = false;
@@ -42,11 +47,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (version) {
-#ifdef DESCENT_WITH_MPI
-    const char* mpi = "on";
-#else
-    const char* mpi = "off";
-#endif
+    // Asked of the library: DESCENT_WITH_MPI is defined for its sources only.
+    const char* mpi = descent::dist::mpi_built() ? "on" : "off";
     fmt::print("descent {} (MPI: {})\n", DESCENT_VERSION, mpi);
     return 0;
   }
