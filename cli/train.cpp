@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "descent/config.h"
+#include "descent/dist.h"
 #include "descent/train.h"
 
 namespace descent::cli {
@@ -26,15 +27,22 @@ void register_train(CLI::App& app) {
   cmd->callback([opts, &app]() {
     std::vector<std::string> argv_copy;
     int code = guarded([&]() {
-      Config cfg = load_config(opts->config, opts->sets);
-      std::string run_dir = opts->out.empty() ? train::default_run_dir(cfg) : opts->out;
-      if (std::filesystem::exists(std::filesystem::path(run_dir) / "metrics.jsonl"))
-        throw Error(fmt::format("{}: run folder already holds a run (metrics.jsonl); choose another --out", run_dir));
+      dist::Communicator& comm = dist::world();  // rank 0 of 1 without mpirun
+      Config cfg;
+      std::string run_dir;
+      dist::agree(comm, [&] {  // a config error stops every rank with one message
+        cfg = load_config(opts->config, opts->sets);
+        run_dir = opts->out.empty() ? train::default_run_dir(cfg) : opts->out;
+        if (comm.rank() == 0 && std::filesystem::exists(std::filesystem::path(run_dir) / "metrics.jsonl"))
+          throw Error(fmt::format("{}: run folder already holds a run (metrics.jsonl); choose another --out", run_dir));
+      });
+      comm.broadcast(run_dir, 0);  // rank 0's timestamp names the folder
       std::vector<std::string> cmdline{"descent", "train", opts->config};
       for (const auto& s : opts->sets) cmdline.push_back("--set=" + s);
       if (!opts->out.empty()) cmdline.push_back("--out=" + opts->out);
       train::Trainer trainer(cfg, {.run_dir = run_dir, .progress = !opts->quiet, .command_line = cmdline});
       train::EpochMetrics m = trainer.fit();
+      if (comm.rank() != 0) return 0;
       if (trainer.loss().classification()) {
         if (m.has_test) fmt::print("test accuracy: {:.4f}\n", m.test_acc);
         if (m.has_val) fmt::print("validation accuracy: {:.4f}\n", m.val_acc);

@@ -24,6 +24,7 @@
 
 #include "descent/config.h"
 #include "descent/data.h"
+#include "descent/dist.h"
 #include "descent/loss.h"
 #include "descent/nn.h"
 #include "descent/optim.h"
@@ -73,9 +74,10 @@ class Callback {
 
 /// Options of a Trainer beyond the config.
 struct TrainerOptions {
-  std::string run_dir;                 ///< run folder ("" = no files written)
+  std::string run_dir = {};            ///< run folder ("" = no files written)
   bool progress = true;                ///< progress bar / lines on stdout
   std::vector<std::string> command_line = {};  ///< recorded in manifest.json
+  std::shared_ptr<dist::Communicator> comm = {};  ///< ranks training together (null: dist::world())
 };
 
 /// Builds everything from a Config and trains.
@@ -106,8 +108,14 @@ class Trainer {
   const std::vector<EpochMetrics>& history() const;
   /// The run folder.
   const std::string& run_dir() const;
+  /// The ranks training together (size 1 in a one-process run).
+  dist::Communicator& comm();
+  /// The data-parallel driver (null in a one-process run).
+  dist::DataParallel* data_parallel();
 
  private:
+  /// The rank-local part of construction: config, model, data, loaders.
+  void setup(const Config& config, const TrainerOptions& options);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -136,6 +136,30 @@ void loader_extras(const Args& a, data::LoaderOptions& lo) {
   lo.augment.max_translation = a.get_int("max_translation", 0);
 }
 
+// Evaluation with several ranks: each evaluates its part of the set, the sums are all-reduced, so
+// every rank gets the metrics of the whole set with each sample counted once. AUC and R² are not
+// sums over parts: binary and regression tasks evaluate the whole set on every rank instead.
+EvalResult evaluate_parts(nn::Module& model, const loss::Loss& loss, data::Loader& whole, data::Loader* part,
+                          dist::Communicator& comm, data::Task task) {
+  if (comm.size() == 1 || task != data::Task::Classification) return evaluate(model, loss, whole, task);
+  EvalResult r = part ? evaluate(model, loss, *part, task) : EvalResult{};
+  const double n = static_cast<double>(r.count);
+  std::vector<double> sums{r.loss * n, r.acc * n, n};
+  comm.allreduce(sums, dist::ReduceOp::Sum);
+  r.count = static_cast<int64_t>(sums[2]);
+  r.loss = r.count ? sums[0] / sums[2] : 0.0;
+  r.acc = r.count ? sums[1] / sums[2] : 0.0;
+  return r;
+}
+
+// This rank's contiguous part of an evaluation set (null when the part is empty).
+std::unique_ptr<data::Loader> loader_part(const data::Dataset& d, const data::LoaderOptions& o,
+                                          const std::vector<int64_t>& indices, const dist::Communicator& comm) {
+  auto [b, e] = dist::shard_range(static_cast<int64_t>(indices.size()), comm.rank(), comm.size());
+  if (e == b) return nullptr;  // an empty index list would mean "every sample" to the Loader
+  return std::make_unique<data::Loader>(d, o, std::vector<int64_t>(indices.begin() + b, indices.begin() + e));
+}
+
 nlohmann::json metrics_json(const EpochMetrics& m) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"epoch", m.epoch},       {"step", m.step},           {"lr", num(m.lr)},
@@ -167,9 +191,29 @@ struct Trainer::Impl {
   std::vector<EpochMetrics> history;
   RunFolder folder;
   int64_t threads = 1;
+  std::shared_ptr<dist::Communicator> comm;            // the ranks; size 1 in a one-process run
+  dist::DistributedOptions dist_options;               // [distributed]
+  std::unique_ptr<dist::DataParallel> dp;              // null in a one-process run
+  std::unique_ptr<data::Loader> val_part, test_part;   // this rank's part of the evaluation sets
 };
 
 Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.comm = opts.comm ? opts.comm : dist::world_handle();
+  // Each rank builds and loads on its own; a failure on any rank fails every rank alike, with
+  // that rank's message, instead of leaving the others waiting in the first collective.
+  dist::agree(*s.comm, [&] { setup(cfg, opts); });
+  if (s.comm->size() == 1) return;
+  dist::Communicator& comm = *s.comm;
+  dist::check_same(comm, s.cfg.resolved_toml, "the resolved config");
+  dist::check_same(comm, fmt::format("{} training, {} validation, {} test samples", s.data.train_indices.size(),
+                                     s.data.val_indices.size(), s.data.test_indices.size()), "the data");
+  s.dp = std::make_unique<dist::DataParallel>(s.comm, *s.model, s.cfg.loss, s.dist_options);
+  s.dp->broadcast_parameters();
+  dist::decorrelate_dropout(*s.model, comm.rank());
+}
+
+void Trainer::setup(const Config& cfg, const TrainerOptions& opts) {
   Impl& s = *impl_;
   s.cfg = cfg;
   s.opts = opts;
@@ -180,6 +224,8 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   s.loss = loss::make_loss(cfg.loss);
   s.optimizer = optim::make_optimizer(cfg.optimizer, *s.model);
   cfg.train.extra.finish();
+  if (auto it = cfg.sections.find("distributed"); it != cfg.sections.end())
+    s.dist_options = dist::parse_distributed(it->second);  // the section itself: its keys count as read
   if (auto it = cfg.sections.find("regularization"); it != cfg.sections.end()) {
     s.reg = optim::parse_regularization(it->second);
     s.penalized = optim::decayed_parameters(*s.model, s.reg->exclude);
@@ -229,6 +275,15 @@ Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::mak
   eo.augment = {};  // evaluation sees the data as it is
   if (!s.data.val_indices.empty()) s.val_loader = std::make_unique<data::Loader>(s.data.train, eo, s.data.val_indices);
   if (s.data.test.size() > 0) s.test_loader = std::make_unique<data::Loader>(s.data.test, eo, s.data.test_indices);
+  if (s.comm->size() > 1) {  // data-parallel: each rank evaluates its part of each set
+    if (s.val_loader) s.val_part = loader_part(s.data.train, eo, s.data.val_indices, *s.comm);
+    if (s.test_loader) s.test_part = loader_part(s.data.test, eo, s.data.test_indices, *s.comm);
+    const int64_t n = s.train_loader->num_samples(), batch = lo.batch_size, last = lo.drop_last ? 0 : n % batch;
+    if (s.dist_options.sync_batchnorm && (batch < s.comm->size() || (last > 0 && last < s.comm->size())))
+      throw Error(fmt::format("{}: [distributed] sync_batchnorm needs at least one sample per rank in every batch, but "
+                              "{} samples in batches of {} leave a last batch of {} for {} ranks; change batch_size or "
+                              "set [data] drop_last = true", cfg.source, n, batch, last, s.comm->size()));
+  }
 
   if (s.early_stop && s.early_stop->options().metric.rfind("val_", 0) == 0 && !s.val_loader)
     throw Error(fmt::format("{}: [early_stopping] watches '{}' but there is no validation split (set [data] "
@@ -278,24 +333,29 @@ data::Loader* Trainer::test_loader() { return impl_->test_loader.get(); }
 const Config& Trainer::config() const { return impl_->cfg; }
 const std::vector<EpochMetrics>& Trainer::history() const { return impl_->history; }
 const std::string& Trainer::run_dir() const { return impl_->folder.dir(); }
+dist::Communicator& Trainer::comm() { return *impl_->comm; }
+dist::DataParallel* Trainer::data_parallel() { return impl_->dp.get(); }
 
 EpochMetrics Trainer::fit() {
   Impl& s = *impl_;
   const Config& cfg = s.cfg;
   omp_set_num_threads(static_cast<int>(s.threads));
-  if (!s.opts.run_dir.empty()) s.folder = RunFolder(s.opts.run_dir);
+  const bool writer = s.comm->rank() == 0;  // only rank 0 writes files and progress
+  if (!s.opts.run_dir.empty() && writer) s.folder = RunFolder(s.opts.run_dir);
   nlohmann::json manifest = {{"descent_version", DESCENT_VERSION},
                              {"command_line", s.opts.command_line},
                              {"config", cfg.source},
                              {"seed", cfg.train.seed},
                              {"threads", s.threads},
+                             {"ranks", s.comm->size()},
                              {"dtype", dtype_name(cfg.train.dtype)},
                              {"start_time", utc_now()},
                              {"status", "running"}};
   s.folder.write_file("config.toml", cfg.resolved_toml);
   s.folder.write_manifest(manifest);
 
-  Progress progress(s.opts.progress && cfg.train.progress, stdout_is_tty());
+  // mpirun hands its ranks a pty even when its own output is a file: plain lines there
+  Progress progress(s.opts.progress && cfg.train.progress && writer, stdout_is_tty() && s.comm->size() == 1);
   EpochMetrics last;
   int64_t step = 0;
   bool stop = false;
@@ -314,20 +374,33 @@ EpochMetrics Trainer::fit() {
           if (auto mom = s.schedule->momentum()) s.optimizer->set_momentum(*mom);
         }
         const double lr_used = s.optimizer->lr();
-        Tensor out = (*s.model)(b.x);
-        Tensor l = (*s.loss)(out, b.y);
-        const double lv = l.item();  // the data loss; penalties are reported on their own
         double penalty = 0.0;
-        if (s.reg && (s.reg->l1 > 0 || s.reg->l2 > 0)) {  // explicit penalties join the loss
-          Tensor pen = scalar(0.0, l.dtype());
-          if (s.reg->l1 > 0) pen = pen + optim::l1_penalty(s.penalized).to(l.dtype()) * s.reg->l1;
-          if (s.reg->l2 > 0) pen = pen + optim::l2_penalty(s.penalized).to(l.dtype()) * s.reg->l2;
-          penalty = pen.item();
-          l = l + pen;
-        }
+        // One process computes the whole batch; with several ranks each computes its shard and
+        // DataParallel all-reduces the gradients and the batch's data loss and hits.
+        auto forward = [&](const data::Batch& part) {
+          Tensor out = (*s.model)(part.x);
+          Tensor l = (*s.loss)(out, part.y);
+          Tensor pen;  // explicit penalties join the loss once (not once per rank)
+          if (s.reg && (s.reg->l1 > 0 || s.reg->l2 > 0)) {
+            pen = scalar(0.0, l.dtype());
+            if (s.reg->l1 > 0) pen = pen + optim::l1_penalty(s.penalized).to(l.dtype()) * s.reg->l1;
+            if (s.reg->l2 > 0) pen = pen + optim::l2_penalty(s.penalized).to(l.dtype()) * s.reg->l2;
+            penalty = pen.item();
+          }
+          const double hits = s.loss->classification() ? accuracy(out, part.y) * static_cast<double>(part.x.size(0)) : 0.0;
+          return dist::ShardOutput{.loss = l, .correct = hits, .shared = pen};
+        };
         s.optimizer->zero_grad();
-        l.backward();
-        bool take_step = true;
+        dist::StepStats st;  // the whole batch's loss and hits (all-reduced over ranks)
+        if (s.dp) {
+          st = s.dp->step(b, forward);
+        } else {
+          dist::ShardOutput o = forward(b);
+          (o.shared.defined() ? o.loss + o.shared : o.loss).backward();
+          st = {.loss = o.loss.item(), .correct = o.correct, .samples = b.x.size(0)};  // the data loss
+        }
+        const double lv = st.loss;
+        bool take_step = true;  // clipping sees the all-reduced gradients: every rank decides alike
         if (s.reg) {
           optim::ClipResult cr = optim::clip_gradients(s.optimizer->params(), *s.reg);  // throws under nonfinite = "error"
           if (!cr.finite) take_step = false, s.skipped_steps++;
@@ -338,7 +411,7 @@ EpochMetrics Trainer::fit() {
         const int64_t n = b.x.size(0);
         penalty_sum += penalty * static_cast<double>(n);
         loss_sum += lv * static_cast<double>(n);
-        if (s.loss->classification()) correct += accuracy(out, b.y) * static_cast<double>(n);
+        correct += st.correct;
         seen += n;
         progress.update(seen, loss_sum / static_cast<double>(seen));
         for (auto& cb : s.callbacks) cb->on_step(step, lv, lr_used);
@@ -358,14 +431,18 @@ EpochMetrics Trainer::fit() {
       m.train_acc = s.loss->classification() && seen ? correct / static_cast<double>(seen) : NAN;
       m.seconds = secs;
       m.samples_per_s = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
+      if (s.dp) {  // ranks evaluate (and rank 0 saves) one model
+        s.dp->average_buffers();
+        s.dp->check_parameters_equal();
+      }
       if (s.val_loader) {
-        EvalResult r = evaluate(*s.model, *s.loss, *s.val_loader, s.data.train.task);
+        EvalResult r = evaluate_parts(*s.model, *s.loss, *s.val_loader, s.val_part.get(), *s.comm, s.data.train.task);
         m.has_val = true, m.val_loss = r.loss, m.val_acc = s.loss->classification() ? r.acc : NAN;
         for (const auto& [k, v] : r.metrics)
           if (k != "acc") m.extra["val_" + k] = v;
       }
       if (s.test_loader) {
-        EvalResult r = evaluate(*s.model, *s.loss, *s.test_loader, s.data.train.task);
+        EvalResult r = evaluate_parts(*s.model, *s.loss, *s.test_loader, s.test_part.get(), *s.comm, s.data.train.task);
         m.has_test = true, m.test_loss = r.loss, m.test_acc = s.loss->classification() ? r.acc : NAN;
         for (const auto& [k, v] : r.metrics)
           if (k != "acc") m.extra["test_" + k] = v;
