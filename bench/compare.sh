@@ -24,6 +24,8 @@
 #   --threads N            threads of descent and LibTorch (default 2)
 #   --configs LIST         comma-separated subset of descent,libtorch,libtorch-best,pytorch
 #   --no-install           do not call scripts/install-deps.sh --bench
+#   --no-build             use the binaries already in BUILD (e.g. while another run uses them, or
+#                          while someone's unfinished change breaks the build)
 #   --out DIR              where the logs go (default: a new temporary directory)
 # Environment: BUILD (descent build directory, default build), JOBS (parallel build jobs).
 set -euo pipefail
@@ -32,7 +34,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD:-build}
 [[ "$build" = /* ]] || build="$root/$build"
 jobs=${JOBS:-$(nproc)}
-models=both rounds=3 mlp_epochs=10 cnn_epochs=3 threads=2 install=1 out=""
+models=both rounds=3 mlp_epochs=10 cnn_epochs=3 threads=2 install=1 build_step=1 out=""
 configs=descent,libtorch,libtorch-best,pytorch
 
 while (($#)); do
@@ -44,6 +46,7 @@ while (($#)); do
     --threads) threads=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --no-install) install=0; shift ;;
+    --no-build) build_step=0; shift ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -62,11 +65,16 @@ mkdir -p "$out"
 if ((install)); then "$root/scripts/install-deps.sh" --bench; fi
 python=/usr/bin/python3  # Debian's interpreter: python3-torch installs there, not into a pyenv/venv
 
-echo "compare: building descent ($build) and the LibTorch peers ($build/peers)" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$jobs" --target bench_descent_epoch >/dev/null
-cmake -S "$root/bench/peers" -B "$build/peers" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build/peers" -j "$jobs" >/dev/null
+if ((build_step)); then
+  echo "compare: building descent ($build) and the LibTorch peers ($build/peers)" >&2
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" -j "$jobs" --target bench_descent_epoch >/dev/null
+  cmake -S "$root/bench/peers" -B "$build/peers" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build/peers" -j "$jobs" >/dev/null
+fi
+for exe in "$build/bench/bench_descent_epoch" "$build/peers/libtorch_mlp" "$build/peers/libtorch_cnn"; do
+  [[ -x "$exe" ]] || { echo "compare: $exe is missing (run without --no-build)" >&2; exit 1; }
+done
 
 # Where Debian's OpenMP OpenBLAS keeps its libblas.so.3 (asked of dpkg: the multiarch path is the
 # package's business, not ours).
