@@ -7,7 +7,8 @@ epoch time median and min over every timed epoch of every process (epochs 2..min
 samples/s at the median, CPU seconds per epoch, test accuracy, peak RSS and minor faults of the
 process, minor faults per timed epoch, and descent / peer as a ratio of the medians and as the
 median of the per-round ratios (each round's processes ran next to each other, so this one is the
-less drift-sensitive of the two). Standard library only.
+less drift-sensitive of the two), and descent / peer in CPU seconds (user + system) per epoch,
+which a loaded machine disturbs less than wall time. Standard library only.
 
     /usr/bin/python3 bench/peers/summarize.py DIR
 """
@@ -88,11 +89,12 @@ def main():
         desc = runs.get("descent", {})
         desc_med = statistics.median([t for r in desc.values() for t in r["times"]]) if desc else None
         desc_rss = statistics.median([r["rss_mib"] for r in desc.values() if "rss_mib" in r]) if desc else None
+        desc_cpu = statistics.median([c for r in desc.values() for c in r["cpu"]]) if desc else None
         print(f"### {model.upper()}\n")
         print("| configuration | threads | GEMM | processes | epoch median s | epoch min s | samples/s | CPU s/epoch "
               "| test acc | peak RSS MiB | minor faults | faults/epoch (2+) | descent/peer time | paired | "
-              "descent/peer RSS |")
-        print("|" + "---|" * 15)
+              "descent/peer CPU | descent/peer RSS |")
+        print("|" + "---|" * 16)
         for config in CONFIGS:
             if config not in runs:
                 continue
@@ -105,18 +107,19 @@ def main():
             rss = statistics.median([r["rss_mib"] for r in rs.values() if "rss_mib" in r] or [0])
             flt = statistics.median([r["minflt_total"] for r in rs.values() if "minflt_total" in r] or [0])
             fpe = statistics.median([f for r in rs.values() for f in r["faults"]])
-            ratio = paired = rss_ratio = None
+            ratio = paired = rss_ratio = cpu_ratio = None
             if config != "descent" and desc_med:
                 ratio = desc_med / med
                 pairs = [statistics.median(desc[k]["times"]) / statistics.median(rs[k]["times"])
                          for k in rs if k in desc]
                 paired = statistics.median(pairs) if pairs else None
                 rss_ratio = desc_rss / rss if rss else None
+                cpu_ratio = desc_cpu / cpu if cpu else None
             threads = sorted({r["threads"] for r in rs.values()})
             blas = sorted({blas_name(r.get("blas", "?")) for r in rs.values()})
             print(f"| {config} | {','.join(threads)} | {', '.join(blas)} | {len(rs)} | {med:.3f} | {mn:.3f} | "
                   f"{samples / med:.0f} | {cpu:.3f} | {acc:.4f} | {rss:.0f} | {flt:.0f} | {fpe:.0f} | "
-                  f"{fmt(ratio, '.2f')} | {fmt(paired, '.2f')} | {fmt(rss_ratio, '.2f')} |")
+                  f"{fmt(ratio, '.2f')} | {fmt(paired, '.2f')} | {fmt(cpu_ratio, '.2f')} | {fmt(rss_ratio, '.2f')} |")
         floors = [float(r["gemm_floor_s"]) for r in desc.values() if "gemm_floor_s" in r]
         if floors:
             fl = statistics.median(floors)
