@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   app.add_flag("--version", version, "Print the version and build options");
   descent::cli::register_train(app);
   descent::cli::register_tune(app);
+  descent::cli::register_export(app);
+  descent::cli::register_gradcheck(app);
+  descent::cli::register_init_check(app);
+  descent::cli::register_report(app);
   descent::cli::register_schedule(app);
   descent::cli::register_lr_find(app);
   try {

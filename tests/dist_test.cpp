@@ -150,6 +150,7 @@ TEST(Dist, OneRankStepEqualsPlainBackward) {
     return dist::ShardOutput{.loss = (*ce)(a->forward(part.x), part.y), .correct = 4};
   });
   EXPECT_EQ(st.loss, l.item());
+  EXPECT_EQ(dp.buckets_started_during_backward(), dp.buckets().size());  // none waited for finish()
   EXPECT_EQ(st.correct, 4);
   EXPECT_EQ(st.samples, 6);
   auto pa = a->parameters(), pb = b->parameters();

@@ -411,6 +411,7 @@ TEST(CheckpointOptions, DefaultsAndErrorsNameTheKey) {
   EXPECT_EQ(o.every_steps, 0);
   EXPECT_EQ(o.every_epochs, 1);
   EXPECT_EQ(o.keep_last, 3);
+  EXPECT_EQ(o.min_seconds, 10.0);
   EXPECT_TRUE(o.keep_best);
   EXPECT_EQ(o.metric, "train_loss");
   EXPECT_FALSE(o.maximize);
@@ -425,6 +426,7 @@ TEST(CheckpointOptions, DefaultsAndErrorsNameTheKey) {
   };
   std::vector<Bad> bad = {{"keep_last", int64_t{0}, "keep_last must be >= 1"},
                           {"every_steps", int64_t{-1}, "every_steps"},
+                          {"min_seconds", -1.0, "min_seconds must be >= 0"},
                           {"metric", std::string("val_loss"), "needs a validation split"},
                           {"metric", std::string("loss"), "is not one of"},
                           {"mode", std::string("up"), "mode must be"},

@@ -175,6 +175,8 @@ class DataParallel {
   Communicator& comm();
   /// Bucket layout: parameter indices (into model.parameters()) of each bucket, in launch order.
   const std::vector<std::vector<size_t>>& buckets() const;
+  /// Buckets of the last step whose all-reduce started while backward was still running.
+  size_t buckets_started_during_backward() const;
 
  private:
   struct Impl;

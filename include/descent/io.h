@@ -73,6 +73,7 @@ void load_weights(nn::Module& model, const std::string& path);
 struct CheckpointOptions {
   int64_t every_steps = 0;   ///< write a checkpoint every N optimizer steps (0 = off)
   int64_t every_epochs = 1;  ///< write one after every N epochs' evaluation (0 = off)
+  double min_seconds = 10.0; ///< skip a periodic checkpoint less than this after the previous one
   int64_t keep_last = 3;     ///< keep the newest N checkpoints (>= 1)
   bool keep_best = true;     ///< also keep the epoch checkpoint with the best `metric`
   std::string metric;        ///< metrics.jsonl key ranking epoch checkpoints ("" = val_loss, else train_loss)

@@ -10,6 +10,11 @@
 //   validation split is set), seconds (training time of the epoch, evaluation excluded),
 //   samples_per_s.
 //
+// Checkpoints ([checkpoint], descent/io.h) hold the whole state — weights, optimizer, schedule,
+// generators, loader position, history — so `TrainerOptions::resume` continues a run bit for bit;
+// SIGINT/SIGTERM during fit() stop at the next step boundary with a checkpoint. A finished run
+// leaves final.safetensors (torch nn.Sequential state_dict names) in the run folder.
+//
 //   descent::Config cfg = descent::load_config("examples/fashion_mlp.toml");
 //   descent::train::Trainer trainer(cfg, {.run_dir = "runs/demo"});
 //   descent::train::EpochMetrics last = trainer.fit();
@@ -70,6 +75,12 @@ class Callback {
   virtual void on_step(int64_t /*step*/, double /*loss*/, double /*lr*/) {}
   /// After each epoch's evaluation; return false to stop training.
   virtual bool on_epoch(const EpochMetrics& /*m*/) { return true; }
+  /// Key of this observer's state in checkpoints ("" = it keeps none worth saving).
+  virtual std::string state_key() const { return ""; }
+  /// Its state as text (JSON by convention), saved in every checkpoint under state_key().
+  virtual std::string save_state() const { return ""; }
+  /// Restores save_state() output when a run resumes.
+  virtual void load_state(const std::string& /*state*/) {}
 };
 
 /// Options of a Trainer beyond the config.
@@ -78,6 +89,7 @@ struct TrainerOptions {
   bool progress = true;                ///< progress bar / lines on stdout
   std::vector<std::string> command_line = {};  ///< recorded in manifest.json
   std::shared_ptr<dist::Communicator> comm = {};  ///< ranks training together (null: dist::world())
+  bool resume = false;  ///< continue the run in run_dir from its newest valid checkpoint
 };
 
 /// Builds everything from a Config and trains.
@@ -112,6 +124,14 @@ class Trainer {
   dist::Communicator& comm();
   /// The data-parallel driver (null in a one-process run).
   dist::DataParallel* data_parallel();
+  /// Asks fit() to stop after the current step, write a checkpoint and return (as SIGINT/SIGTERM do).
+  void request_stop();
+  /// True when the last fit() returned early on request_stop() or a signal.
+  bool interrupted() const;
+  /// The signal that stopped fit() (0 = none, or request_stop()).
+  int stop_signal() const;
+  /// Path of the newest checkpoint's JSON file written or resumed from ("" = none).
+  const std::string& last_checkpoint() const;
 
  private:
   /// The rank-local part of construction: config, model, data, loaders.

@@ -46,6 +46,7 @@ GradBuckets::GradBuckets(Communicator& comm, std::vector<Tensor> params, double 
 void GradBuckets::begin(double weight) {
   weight_ = weight;
   next_ = 0;
+  started_early_ = 0;
   copied_.assign(params_.size(), false);
   for (Bucket& b : buckets_) {
     b.missing = b.params.size();
@@ -85,6 +86,7 @@ void GradBuckets::on_ready(const Tensor& leaf) {
   copy_in(it->second);
   if (!overlap_) return;
   launch_ready();
+  started_early_ = next_;
   // Nonblocking collectives advance only inside MPI calls: poke the ones in flight.
   for (size_t i = 0; i < next_; ++i) buckets_[i].request->test();
 }

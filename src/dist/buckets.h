@@ -28,6 +28,8 @@ class GradBuckets {
   /// Starts what is left (a gradient that never came counts as zero), waits, and writes the sums
   /// into every parameter's .grad().
   void finish();
+  /// Buckets of the last step started before finish(), i.e. while backward was running.
+  size_t started_early() const { return started_early_; }
 
  private:
   struct Bucket {
@@ -49,6 +51,7 @@ class GradBuckets {
   std::unordered_map<const void*, size_t> index_;  // TensorImpl* -> parameter index
   std::vector<bool> copied_;
   size_t next_ = 0;  // next bucket to start
+  size_t started_early_ = 0;
   double weight_ = 1.0;
 };
 

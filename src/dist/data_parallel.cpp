@@ -95,6 +95,7 @@ DataParallel::DataParallel(std::shared_ptr<Communicator> comm, nn::Module& model
 DataParallel::~DataParallel() = default;
 Communicator& DataParallel::comm() { return *impl_->comm; }
 const std::vector<std::vector<size_t>>& DataParallel::buckets() const { return impl_->buckets->layout(); }
+size_t DataParallel::buckets_started_during_backward() const { return impl_->buckets->started_early(); }
 
 void DataParallel::broadcast_parameters() {
   for (auto& [name, t] : impl_->model->state_dict()) impl_->comm->broadcast(t, 0);

@@ -25,6 +25,7 @@ CheckpointOptions parse_checkpoint_options(const Args& a, bool has_val) {
   CheckpointOptions o;
   o.every_steps = a.get_int("every_steps", 0);
   o.every_epochs = a.get_int("every_epochs", 1);
+  o.min_seconds = a.get_double("min_seconds", 10.0);
   o.keep_last = a.get_int("keep_last", 3);
   o.keep_best = a.get_bool("keep_best", true);
   o.metric = a.get_string("metric", has_val ? "val_loss" : "train_loss");
@@ -33,6 +34,7 @@ CheckpointOptions parse_checkpoint_options(const Args& a, bool has_val) {
   const std::string& w = a.where().empty() ? std::string("[checkpoint]") : a.where();
   if (o.every_steps < 0) throw Error(fmt::format("{}: every_steps must be >= 0 (0 = off), got {}", w, o.every_steps));
   if (o.every_epochs < 0) throw Error(fmt::format("{}: every_epochs must be >= 0 (0 = off), got {}", w, o.every_epochs));
+  if (!(o.min_seconds >= 0.0)) throw Error(fmt::format("{}: min_seconds must be >= 0, got {}", w, o.min_seconds));
   if (o.keep_last < 1) throw Error(fmt::format("{}: keep_last must be >= 1, got {}", w, o.keep_last));
   static const std::vector<std::string> kMetrics = {"train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"};
   if (std::find(kMetrics.begin(), kMetrics.end(), o.metric) == kMetrics.end())

@@ -6,13 +6,17 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "descent/autograd.h"
+#include "descent/diag.h"
+#include "descent/io.h"
 #include "descent/regularize.h"
 #include "descent/sched.h"
+#include "train/checkpointing.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/run_folder.h"
@@ -184,17 +188,23 @@ struct Trainer::Impl {
   std::unique_ptr<optim::Optimizer> optimizer;
   std::unique_ptr<sched::Schedule> schedule;   // null without a [schedule] section
   std::optional<optim::RegularizationOptions> reg;    // [regularization]
-  std::vector<Tensor> penalized;                      // parameters the L1/L2 penalties cover
+  std::vector<Tensor> penalized;               // parameters the L1/L2 penalties cover
   std::unique_ptr<optim::EarlyStopping> early_stop;   // [early_stopping]
-  int64_t skipped_steps = 0;                          // steps skipped for non-finite gradients
+  int64_t skipped_steps = 0;                   // steps skipped for non-finite gradients
   std::vector<std::shared_ptr<Callback>> callbacks;
   std::vector<EpochMetrics> history;
   RunFolder folder;
   int64_t threads = 1;
+  std::unique_ptr<diag::TrainingHealth> health;  // [health]: monitor, non-finite check, divergence guard
   std::shared_ptr<dist::Communicator> comm;            // the ranks; size 1 in a one-process run
   dist::DistributedOptions dist_options;               // [distributed]
   std::unique_ptr<dist::DataParallel> dp;              // null in a one-process run
   std::unique_ptr<data::Loader> val_part, test_part;   // this rank's part of the evaluation sets
+  io::CheckpointOptions checkpoint;                    // [checkpoint]
+  std::atomic<bool> stop_requested{false};             // request_stop(): checkpoint and return
+  int stop_signal = 0;                                 // SIGINT/SIGTERM that stopped fit()
+  bool interrupted = false;                            // the last fit() returned early
+  std::string last_checkpoint;                         // newest checkpoint written or resumed from
 };
 
 Trainer::Trainer(const Config& cfg, const TrainerOptions& opts) : impl_(std::make_unique<Impl>()) {
@@ -223,9 +233,27 @@ void Trainer::setup(const Config& cfg, const TrainerOptions& opts) {
   s.model = nn::build_model(cfg.model, cfg.train.dtype, cfg.train.seed);
   s.loss = loss::make_loss(cfg.loss);
   s.optimizer = optim::make_optimizer(cfg.optimizer, *s.model);
+  if (!cfg.model.init_from.empty() && !opts.resume) {  // a resume takes every weight from its checkpoint
+    try {
+      io::load_weights(*s.model, cfg.model.init_from);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: [model] init_from: {}", cfg.source, e.what()));
+    }
+  }
   cfg.train.extra.finish();
+  const bool has_val = cfg.data.validation_split > 0.0;
+  if (auto it = cfg.sections.find("checkpoint"); it != cfg.sections.end())  // by reference: finish() sees what was read
+    s.checkpoint = io::parse_checkpoint_options(it->second, has_val);
+  else
+    s.checkpoint = io::parse_checkpoint_options(Args(cfg.source + ": [checkpoint]"), has_val);
   if (auto it = cfg.sections.find("distributed"); it != cfg.sections.end())
     s.dist_options = dist::parse_distributed(it->second);  // the section itself: its keys count as read
+  auto health_section = cfg.sections.find("health");
+  diag::HealthOptions health_options =
+      health_section != cfg.sections.end() ? diag::parse_health_options(health_section->second) : diag::HealthOptions{};
+  // Dead units are judged on each rank's own shard: ranks could disagree and roll back apart.
+  if (s.comm->size() > 1) health_options.guard_on_dead = false;
+  s.health = std::make_unique<diag::TrainingHealth>(*s.model, *s.optimizer, *s.loss, health_options);
   if (auto it = cfg.sections.find("regularization"); it != cfg.sections.end()) {
     s.reg = optim::parse_regularization(it->second);
     s.penalized = optim::decayed_parameters(*s.model, s.reg->exclude);
@@ -335,6 +363,10 @@ const std::vector<EpochMetrics>& Trainer::history() const { return impl_->histor
 const std::string& Trainer::run_dir() const { return impl_->folder.dir(); }
 dist::Communicator& Trainer::comm() { return *impl_->comm; }
 dist::DataParallel* Trainer::data_parallel() { return impl_->dp.get(); }
+void Trainer::request_stop() { impl_->stop_requested = true; }
+bool Trainer::interrupted() const { return impl_->interrupted; }
+int Trainer::stop_signal() const { return impl_->stop_signal; }
+const std::string& Trainer::last_checkpoint() const { return impl_->last_checkpoint; }
 
 EpochMetrics Trainer::fit() {
   Impl& s = *impl_;
@@ -351,26 +383,66 @@ EpochMetrics Trainer::fit() {
                              {"dtype", dtype_name(cfg.train.dtype)},
                              {"start_time", utc_now()},
                              {"status", "running"}};
-  s.folder.write_file("config.toml", cfg.resolved_toml);
-  s.folder.write_manifest(manifest);
-
-  // mpirun hands its ranks a pty even when its own output is a file: plain lines there
-  Progress progress(s.opts.progress && cfg.train.progress && writer, stdout_is_tty() && s.comm->size() == 1);
+  if (!s.opts.resume) {  // a resume keeps the run's files until its checkpoint is restored
+    s.folder.write_file("config.toml", cfg.resolved_toml);
+    s.folder.write_manifest(manifest);
+  }
   EpochMetrics last;
   int64_t step = 0;
   bool stop = false;
+  // Checkpoints: every rank restores, only rank 0 writes. See train/checkpointing.h.
+  std::unique_ptr<Checkpointer> ckpt;
+  if (!s.opts.run_dir.empty()) ckpt = std::make_unique<Checkpointer>(s.checkpoint, s.opts.run_dir);
+  TrainerParts parts{cfg, *s.model, *s.optimizer, s.schedule.get(), *s.train_loader, s.history, s.callbacks, manifest,
+                     s.early_stop.get()};
+  LoopState resumed;
+  if (s.opts.resume) {
+    if (!ckpt) throw Error("resume needs a run folder");
+    std::vector<std::string> messages;
+    resumed = ckpt->resume(parts, messages, writer);
+    if (writer) {
+      for (const auto& msg : messages) fmt::print(stderr, "{}\n", msg);
+      truncate_jsonl(s.opts.run_dir + "/metrics.jsonl", "epoch", static_cast<int64_t>(s.history.size()));
+      truncate_jsonl(s.opts.run_dir + "/steps.jsonl", "step", resumed.step);
+      truncate_jsonl(s.opts.run_dir + "/health.jsonl", "step", resumed.step);  // before the monitor opens it
+      manifest["status"] = "running";
+      manifest["resumes"].push_back({{"time", utc_now()}, {"from", ckpt->resumed_from()}, {"command_line", s.opts.command_line}});
+      s.folder.write_manifest(manifest);
+      fmt::print("resuming from {} (epoch {}, step {})\n", ckpt->resumed_from(), resumed.epoch, resumed.step);
+    }
+    s.last_checkpoint = ckpt->resumed_from();
+    step = resumed.step;
+    s.skipped_steps = resumed.skipped_steps;
+    stop = resumed.epoch_done && resumed.stop;
+    if (!s.history.empty()) last = s.history.back();
+  }
+
+  // mpirun hands its ranks a pty even when its own output is a file: plain lines there
+  Progress progress(s.opts.progress && cfg.train.progress && writer, stdout_is_tty() && s.comm->size() == 1);
+  s.health->start(s.folder.dir(), [&progress, writer, show = s.opts.progress && cfg.train.progress](const std::string& text) {
+    if (writer && show) progress.line(text);
+    else if (writer) fmt::print(stderr, "{}\n", text);
+  });
+  const bool mid_epoch = s.opts.resume && !resumed.epoch_done;
+  const int64_t first_epoch = s.opts.resume ? resumed.epoch + (resumed.epoch_done ? 1 : 0) : 1;
+  s.stop_requested = false;
+  s.interrupted = false;
+  s.stop_signal = 0;
+  StopOnSignal signals;  // Ctrl-C / SIGTERM: checkpoint at the next step boundary, then return
   try {
-    for (int64_t epoch = 1; epoch <= cfg.train.epochs && !stop; ++epoch) {
+    for (int64_t epoch = first_epoch; epoch <= cfg.train.epochs && !stop; ++epoch) {
       s.model->train();
-      s.train_loader->start_epoch(epoch - 1);
+      const bool continuing = mid_epoch && epoch == first_epoch;  // the loader was restored mid-epoch
+      if (!continuing) s.train_loader->start_epoch(epoch - 1);
       progress.begin_epoch(epoch, cfg.train.epochs, s.train_loader->num_samples());
-      double loss_sum = 0.0, correct = 0.0, penalty_sum = 0.0;
-      int64_t seen = 0;
+      double loss_sum = continuing ? resumed.loss_sum : 0.0, correct = continuing ? resumed.correct : 0.0,
+             penalty_sum = continuing ? resumed.penalty_sum : 0.0;
+      int64_t seen = continuing ? resumed.seen : 0;
       auto t0 = std::chrono::steady_clock::now();
       data::Batch b;
       while (s.train_loader->next(b)) {
         if (s.schedule) {
-          s.optimizer->set_lr(s.schedule->lr());
+          s.optimizer->set_lr(s.schedule->lr() * s.health->lr_scale());  // the guard scales the schedule
           if (auto mom = s.schedule->momentum()) s.optimizer->set_momentum(*mom);
         }
         const double lr_used = s.optimizer->lr();
@@ -390,6 +462,7 @@ EpochMetrics Trainer::fit() {
           const double hits = s.loss->classification() ? accuracy(out, part.y) * static_cast<double>(part.x.size(0)) : 0.0;
           return dist::ShardOutput{.loss = l, .correct = hits, .shared = pen};
         };
+        s.health->begin_step(step + 1, epoch);
         s.optimizer->zero_grad();
         dist::StepStats st;  // the whole batch's loss and hits (all-reduced over ranks)
         if (s.dp) {
@@ -399,16 +472,23 @@ EpochMetrics Trainer::fit() {
           (o.shared.defined() ? o.loss + o.shared : o.loss).backward();
           st = {.loss = o.loss.item(), .correct = o.correct, .samples = b.x.size(0)};  // the data loss
         }
-        const double lv = st.loss;
+        const diag::StepAction action = s.health->after_backward(st.loss, b.x, b.y);
+        if (action == diag::StepAction::Skip) continue;  // rolled back to the last good state
+        if (action == diag::StepAction::Stop) {
+          stop = true;
+          break;
+        }
         bool take_step = true;  // clipping sees the all-reduced gradients: every rank decides alike
         if (s.reg) {
           optim::ClipResult cr = optim::clip_gradients(s.optimizer->params(), *s.reg);  // throws under nonfinite = "error"
           if (!cr.finite) take_step = false, s.skipped_steps++;
         }
         if (take_step) s.optimizer->step();
+        s.health->after_update();
         if (s.schedule) s.schedule->step();
         ++step;
         const int64_t n = b.x.size(0);
+        const double lv = st.loss;
         penalty_sum += penalty * static_cast<double>(n);
         loss_sum += lv * static_cast<double>(n);
         correct += st.correct;
@@ -417,11 +497,27 @@ EpochMetrics Trainer::fit() {
         for (auto& cb : s.callbacks) cb->on_step(step, lv, lr_used);
         if (cfg.train.log_every > 0 && step % cfg.train.log_every == 0)
           s.folder.append_jsonl("steps.jsonl", {{"step", step}, {"lr", lr_used}, {"loss", lv}});
+        double stop_now = s.stop_requested || StopOnSignal::pending() ? 1.0 : 0.0;
+        if (s.comm->size() > 1) {  // every rank stops at the same step
+          std::vector<double> flag{stop_now};
+          s.comm->allreduce(flag, dist::ReduceOp::Max);
+          stop_now = flag[0];
+        }
+        if (ckpt && writer && (stop_now > 0 || ckpt->due_after_step(step)))
+          s.last_checkpoint = ckpt->save(parts, {.epoch = epoch, .epoch_done = false, .step = step, .loss_sum = loss_sum,
+                                                 .correct = correct, .seen = seen, .penalty_sum = penalty_sum,
+                                                 .skipped_steps = s.skipped_steps});
+        if (stop_now > 0) {
+          s.interrupted = true;
+          s.stop_signal = StopOnSignal::pending();
+          break;
+        }
         if (cfg.train.max_steps > 0 && step >= cfg.train.max_steps) {
           stop = true;
           break;
         }
       }
+      if (s.interrupted) break;  // no metrics for a partial epoch: the resumed run finishes it
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EpochMetrics m;
       m.epoch = epoch;
@@ -452,7 +548,9 @@ EpochMetrics Trainer::fit() {
       if (s.schedule && s.schedule->spec().plateau) s.schedule->end_epoch(metric_by_name(m, s.schedule->spec().plateau->metric));
       s.history.push_back(m);
       last = m;
-      s.folder.append_jsonl("metrics.jsonl", metrics_json(m));
+      nlohmann::json metrics_line = metrics_json(m);
+      metrics_line.update(nlohmann::json::parse(s.health->end_epoch(epoch)));  // "health", "guard_events"
+      s.folder.append_jsonl("metrics.jsonl", metrics_line);
       const bool cls = s.loss->classification();
       std::string line = fmt::format("epoch {}/{}  loss {:.4f}", epoch, cfg.train.epochs, m.train_loss);
       if (cls) line += fmt::format("  acc {:.4f}", m.train_acc);
@@ -471,20 +569,42 @@ EpochMetrics Trainer::fit() {
           stop = true;
         }
       }
+      if (ckpt && writer && ckpt->due_after_epoch(epoch))
+        s.last_checkpoint = ckpt->save(parts,
+                                       {.epoch = epoch, .epoch_done = true, .step = step, .skipped_steps = s.skipped_steps,
+                                        .stop = stop},
+                                       metric_by_name(m, ckpt->metric()));
     }
+    if (!s.health->give_up_message().empty()) throw Error(s.health->give_up_message());
   } catch (const std::exception& e) {
     manifest["status"] = "failed";
     manifest["error"] = e.what();
     manifest["end_time"] = utc_now();
     s.folder.write_manifest(manifest);
+    s.health->finish();
+    try {  // the report helps most when a run failed, but must never hide the error
+      if (s.folder.active()) diag::write_report(s.folder.dir());
+    } catch (const std::exception&) {
+    }
     throw;
+  }
+  if (s.interrupted) {
+    manifest["status"] = "interrupted";
+    manifest["steps"] = step;
+    s.folder.write_manifest(manifest);
+    s.health->finish();
+    return last;
   }
   if (s.early_stop && s.early_stop->options().restore_best && s.early_stop->restore_best(*s.model))
     progress.line("early stopping: restored the weights of the best epoch");
+  if (s.folder.active())  // torch nn.Sequential names and layouts: load_state_dict takes it as is
+    io::save_safetensors(s.folder.dir() + "/final.safetensors", s.model->state_dict(), {{"format", "pt"}});
   manifest["status"] = "completed";
   manifest["end_time"] = utc_now();
   manifest["steps"] = step;
   s.folder.write_manifest(manifest);
+  s.health->finish();
+  if (s.folder.active()) diag::write_report(s.folder.dir());
   return last;
 }
 
