@@ -10,6 +10,10 @@ void register_train(CLI::App& app);
 void register_tune(CLI::App& app);
 /// `descent export RUN_DIR [--format onnx|safetensors] [--out FILE] [--from final|latest|best]`.
 void register_export(CLI::App& app);
+/// `descent eval RUN_DIR [--data FILE [--labels FILE]] [--from final|latest|best] [--json]`.
+void register_eval(CLI::App& app);
+/// `descent predict RUN_DIR [--data FILE [--labels FILE]] [--from final|latest|best] --out FILE.csv`.
+void register_predict(CLI::App& app);
 /// `descent schedule CONFIG [--steps N] [--set k=v ...] [--svg FILE]`.
 void register_schedule(CLI::App& app);
 /// `descent lr-find CONFIG [--start LR] [--end LR] [--steps N] [--out DIR] [--apply FILE]`.

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   descent::cli::register_train(app);
   descent::cli::register_tune(app);
   descent::cli::register_export(app);
+  descent::cli::register_eval(app);
+  descent::cli::register_predict(app);
   descent::cli::register_gradcheck(app);
   descent::cli::register_init_check(app);
   descent::cli::register_report(app);

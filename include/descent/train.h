@@ -142,6 +142,91 @@ class Trainer {
 
 /// Default run folder: runs/<config name>-<YYYYmmdd-HHMMSS>.
 std::string default_run_dir(const Config& config);
+/// The [data] section of a config as data::DataOptions (what the Trainer loads).
+data::DataOptions data_options(const Config& config);
+/// Metadata of final.safetensors: {"format": "pt"} (torch's convention), plus the fitted
+/// standardization as JSON under "descent.standardizer" when the run has one.
+std::map<std::string, std::string> weights_metadata(const data::Standardizer& standardizer);
+
+// ---- A finished run, evaluated again (`descent eval`, `descent predict`, `descent export`) ----
+//
+// load_run rebuilds the model from RUN_DIR/config.toml and loads its weights (final.safetensors,
+// the newest or the best checkpoint) with the standardization the run fitted on its training
+// split, stored next to the weights. eval_set loads the samples: the run's test set (the same
+// split as in training) or another file, encoded like the training file, and applies the stored
+// standardization. predict_run gives every sample's outputs; eval_report turns them into loss,
+// accuracy, per-class accuracy and the confusion matrix (classification and binary), AUC (binary)
+// or RMSE, MAE and R² (regression).
+//
+//   descent::train::LoadedRun run = descent::train::load_run("runs/wine");
+//   descent::train::EvalSet set = descent::train::eval_set(run);
+//   double loss = 0;
+//   descent::Tensor out = descent::train::predict_run(run, set, &loss);
+//   std::cout << descent::train::eval_table(descent::train::eval_report(set, out, loss));
+
+/// A trained run loaded back.
+struct LoadedRun {
+  std::string dir = {};                          ///< the run folder
+  Config config = {};                            ///< its config.toml
+  std::shared_ptr<nn::Sequential> model = {};    ///< rebuilt with the loaded weights, in eval mode
+  data::Standardizer standardizer = {};          ///< fitted on the training split (identity: none)
+  std::string weights_source = {};               ///< where the weights came from, for messages
+  std::vector<std::string> warnings = {};        ///< damaged checkpoints skipped, standardization refitted
+};
+
+/// Loads RUN_DIR/config.toml and the weights `from`: "final" (final.safetensors), "latest" (the
+/// newest valid checkpoint) or "best" (the best epoch checkpoint). A run saved without its
+/// standardization (older descent) gets it refitted from the training data, with a warning.
+LoadedRun load_run(const std::string& run_dir, const std::string& from = "final");
+
+/// Which samples eval_set loads.
+struct EvalDataOptions {
+  std::string data = {};     ///< "" = the run's test set; else a CSV file like the training file, or IDX images
+  std::string targets = {};  ///< IDX: the labels file (required); CSV: a separate targets file (optional)
+};
+
+/// Samples to evaluate, encoded and standardized as the model expects.
+struct EvalSet {
+  data::Dataset dataset = {};     ///< inputs (standardized), targets, class and target names
+  Tensor raw_inputs = {};         ///< the inputs before standardization (what an exported ONNX model takes)
+  std::vector<int64_t> ids = {};  ///< each sample's 0-based number in its data file
+  std::string description = {};   ///< e.g. "test split of wine_data.csv (36 samples)"
+};
+
+/// Loads the samples `options` names for `run`; errors name the file and what does not match.
+EvalSet eval_set(const LoadedRun& run, const EvalDataOptions& options = {});
+
+/// Batches of `set` as the model takes them (the run's dtype, scale and flattening), in order;
+/// `raw` uses raw_inputs instead of the standardized inputs.
+data::Loader eval_loader(const LoadedRun& run, const EvalSet& set, int64_t batch_size = 1000, bool raw = false);
+
+/// The model's outputs for every sample of `set` (eval mode, no graph), float64 [N, outputs];
+/// `loss` (when given) receives the sample-weighted mean loss of the run's [loss].
+Tensor predict_run(const LoadedRun& run, const EvalSet& set, double* loss = nullptr);
+
+/// What `descent eval` reports.
+struct EvalReport {
+  data::Task task = data::Task::Classification;  ///< kind of targets
+  int64_t count = 0;                             ///< samples evaluated
+  double loss = 0.0;                             ///< mean loss
+  double accuracy = 0.0;                         ///< classification and binary (NaN for regression)
+  std::vector<std::string> class_names = {};     ///< classification and binary
+  std::vector<double> per_class_accuracy = {};   ///< recall of each class (NaN: no sample of it)
+  std::vector<std::vector<int64_t>> confusion = {};  ///< [true class][predicted class] counts
+  std::vector<std::string> target_names = {};    ///< regression
+  std::map<std::string, double> metrics = {};    ///< "auc" (binary); "rmse", "mae", "r2" (regression)
+};
+
+/// Metrics of predict_run's `outputs` against the targets of `set`.
+EvalReport eval_report(const EvalSet& set, const Tensor& outputs, double loss);
+/// JSON with keys task, count, loss, accuracy, class_names, per_class_accuracy, confusion (rows:
+/// true class) for classification and binary, plus auc (binary) or rmse, mae, r2 (regression); NaN as null.
+std::string eval_json(const EvalReport& report);
+/// The same as a human-readable table.
+std::string eval_table(const EvalReport& report);
+/// CSV text: header `index,predicted,<one column per output>`, one row per sample: its number in
+/// the data file, the predicted class name (regression: no such column) and the raw outputs.
+std::string predictions_csv(const EvalSet& set, const Tensor& outputs);
 
 
 // ---- The LR range test (`descent lr-find`) ----

@@ -126,6 +126,9 @@ std::string Checkpointer::save(const TrainerParts& p, const LoopState& loop, std
       {"best", best},
       {"metric_value", metric_value ? num(*metric_value) : json(nullptr)},
       {"callbacks", callbacks},
+      // what `descent eval`/`export --from latest|best` apply to raw inputs (null: no standardization)
+      {"standardizer", p.standardizer && p.standardizer->num_features() > 0 ? json::parse(p.standardizer->to_json())
+                                                                            : json(nullptr)},
       {"config", p.cfg.resolved_toml},
       {"manifest", p.manifest},
       {"time", utc_now()}};

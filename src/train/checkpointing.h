@@ -4,7 +4,8 @@
 // weights, buffers and optimizer state; and as JSON the loop position (epoch, step, the epoch's
 // running loss/accuracy sums), the loader position, the optimizer's step count, lr and momentum,
 // the schedule state, every Dropout generator, the metrics history, the best-checkpoint record,
-// each stateful callback's state, the resolved config and the manifest. Doubles are stored so they
+// each stateful callback's state, the standardization fitted on the training split, the resolved
+// config and the manifest. Doubles are stored so they
 // read back bit for bit (NaN and infinities as strings), which makes a resumed run identical to an
 // uninterrupted one.
 #pragma once
@@ -50,6 +51,7 @@ struct TrainerParts {
   std::vector<std::shared_ptr<Callback>>& callbacks;
   nlohmann::json& manifest;
   optim::EarlyStopping* early_stop;  ///< null without [early_stopping]
+  const data::Standardizer* standardizer = nullptr;  ///< the run's fitted standardization (null: none)
 };
 
 /// Writes checkpoints on the configured cadence, keeps the last K and the best, and resumes.

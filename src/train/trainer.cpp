@@ -89,6 +89,8 @@ std::vector<std::string> column_specs(const Args& a, const std::string& key) {
   return a.get_strings(key);
 }
 
+}  // namespace
+
 // [data] → data::DataOptions (keys documented in docs/CONFIG.md).
 data::DataOptions data_options(const Config& cfg) {
   const DataConfig& d = cfg.data;
@@ -129,6 +131,8 @@ data::DataOptions data_options(const Config& cfg) {
   o.standardize = data::scaling_from_name(a.get_string("standardize", "none"));
   return o;
 }
+
+namespace {
 
 // Loader options of [data] for training batches (scale, prefetch, drop_last, augmentation).
 void loader_extras(const Args& a, data::LoaderOptions& lo) {
@@ -394,7 +398,7 @@ EpochMetrics Trainer::fit() {
   std::unique_ptr<Checkpointer> ckpt;
   if (!s.opts.run_dir.empty()) ckpt = std::make_unique<Checkpointer>(s.checkpoint, s.opts.run_dir);
   TrainerParts parts{cfg, *s.model, *s.optimizer, s.schedule.get(), *s.train_loader, s.history, s.callbacks, manifest,
-                     s.early_stop.get()};
+                     s.early_stop.get(), &s.data.standardizer};
   LoopState resumed;
   if (s.opts.resume) {
     if (!ckpt) throw Error("resume needs a run folder");
@@ -598,7 +602,7 @@ EpochMetrics Trainer::fit() {
   if (s.early_stop && s.early_stop->options().restore_best && s.early_stop->restore_best(*s.model))
     progress.line("early stopping: restored the weights of the best epoch");
   if (s.folder.active())  // torch nn.Sequential names and layouts: load_state_dict takes it as is
-    io::save_safetensors(s.folder.dir() + "/final.safetensors", s.model->state_dict(), {{"format", "pt"}});
+    io::save_safetensors(s.folder.dir() + "/final.safetensors", s.model->state_dict(), weights_metadata(s.data.standardizer));
   manifest["status"] = "completed";
   manifest["end_time"] = utc_now();
   manifest["steps"] = step;
