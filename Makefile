@@ -1,6 +1,6 @@
 # The two commands of the README, plus a few conveniences.
 #   make demo   install missing packages, build (Release), train the MLP on Fashion-MNIST
-#   make test   install missing packages, build, run the whole test suite (ctest)
+#   make test   install missing packages (also the interop tests' Python ones), build, run the whole test suite (ctest)
 BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -19,7 +19,9 @@ build: deps
 demo: build
 	@$(BUILD)/descent train examples/fashion_mlp.toml
 
+# The interop tests (ctest -L interop) check exported models with Debian's Python torch/onnx/OpenCV.
 test: build
+	@scripts/install-deps.sh --interop
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 bench: build

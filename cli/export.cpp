@@ -2,17 +2,17 @@
 //                        [--reference FILE]`
 //
 // Rebuilds the run's model from RUN_DIR/config.toml, loads its weights (final.safetensors, or a
-// checkpoint) and writes them out: an ONNX graph of the model in eval mode, or a safetensors file
-// with torch nn.Sequential names (useful for the best checkpoint's weights). --reference also
-// writes one batch of test samples as the model sees them ("input": scaled, flattened as in
-// training) and descent's eval-mode outputs for it ("output"), to check the exported model in
-// another runtime (scripts/check_onnx.py, scripts/check_torch_load.py).
+// checkpoint) and writes them out: an ONNX graph of the model in eval mode — preceded by the run's
+// standardization (Sub, Div) when it standardized its features, so the graph takes raw features —
+// or a safetensors file with torch nn.Sequential names (useful for the best checkpoint's weights).
+// --reference also writes the first test samples (up to 1000) and descent's eval-mode outputs for
+// them, to check the exported model in another runtime (scripts/check_onnx.py,
+// scripts/check_torch_load.py): "input" as the ONNX graph takes it (raw features; images scaled and
+// flattened as in training), "model_input" as the nn.Sequential takes it (standardized), "output".
 #include <fmt/format.h>
 
 #include <filesystem>
 #include <iostream>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "descent/autograd.h"
@@ -27,51 +27,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The model weights of a checkpoint ("model." tensors, prefix removed).
-nn::NamedTensors model_tensors(const io::LoadedCheckpoint& c) {
-  nn::NamedTensors out;
-  for (const auto& [name, t] : c.tensors)
-    if (name.rfind("model.", 0) == 0) out.emplace_back(name.substr(6), t);
-  return out;
-}
-
-// Weights to export and a description of where they came from.
-std::pair<nn::NamedTensors, std::string> weights_of(const std::string& run, const std::string& from) {
-  const std::string final_path = (fs::path(run) / "final.safetensors").string();
-  io::CheckpointStore store((fs::path(run) / "checkpoints").string());
-  if (from == "final") {
-    if (fs::exists(final_path)) return {io::load_safetensors(final_path).tensors, final_path};
-    throw Error(fmt::format("{}: missing (the run did not finish?); use --from latest or --from best", final_path));
-  }
-  std::vector<std::string> skipped;
-  std::optional<io::LoadedCheckpoint> newest = store.load_newest(&skipped);
-  for (const auto& s : skipped) fmt::print(stderr, "warning: skipped {}\n", s);
-  if (!newest) throw Error(fmt::format("{}: no valid checkpoint", store.dir()));
-  if (from == "latest") return {model_tensors(*newest), fmt::format("{}/{}.json", store.dir(), newest->id.name())};
-  const nlohmann::json state = nlohmann::json::parse(newest->state_json);
-  if (!state.contains("best") || !state["best"].is_object())
-    throw Error(fmt::format("{}: no best checkpoint recorded (every_epochs = 0?)", store.dir()));
-  auto id = io::CheckpointId::parse(state["best"].value("name", ""));
-  if (!id) throw Error(fmt::format("{}: the best checkpoint's name is malformed", store.dir()));
-  return {model_tensors(store.load(*id)), fmt::format("{}/{}.json ({} = {})", store.dir(), id->name(),
-                                                       state["best"].value("metric", ""), state["best"]["value"].dump())};
-}
-
-// The first test batch (else the first training batch) and the model's eval-mode outputs for it.
-void write_reference(const Config& cfg, const nn::NamedTensors& weights, const std::string& source, const std::string& path) {
-  Config c = cfg;
-  c.model.init_from.clear();  // the weights come from the run, not from where it started
-  train::Trainer trainer(c);  // builds model and loaders exactly as training did; writes nothing
-  io::load_state_dict(trainer.model(), weights, source);
-  data::Loader& loader = trainer.test_loader() ? *trainer.test_loader() : trainer.train_loader();
-  loader.start_epoch(0);
-  data::Batch b;
-  if (!loader.next(b)) throw Error(fmt::format("{}: the data set is empty", cfg.source));
-  trainer.model().eval();
+void write_reference(const train::LoadedRun& run, const std::string& path) {
+  train::EvalSet set = train::eval_set(run);
+  data::Loader model_in = train::eval_loader(run, set, 1000), raw_in = train::eval_loader(run, set, 1000, true);
+  data::Batch b, raw;
+  if (!model_in.next(b) || !raw_in.next(raw)) throw Error(fmt::format("{}: the data set is empty", run.dir));
   NoGradGuard no_grad;
-  Tensor y = trainer.model()(b.x);
-  io::save_safetensors(path, {{"input", b.x.to(DType::F32)}, {"output", y.to(DType::F32)}});
-  fmt::print("wrote {} (input {}, output {})\n", path, b.x.shape_str(), y.shape_str());
+  Tensor y = (*run.model)(b.x);
+  io::save_safetensors(path, {{"input", raw.x.to(DType::F32)}, {"model_input", b.x.to(DType::F32)}, {"output", y.to(DType::F32)}});
+  fmt::print("wrote {} (input {}, output {}; {})\n", path, raw.x.shape_str(), y.shape_str(), set.description);
 }
 
 }  // namespace
@@ -90,26 +54,28 @@ void register_export(CLI::App& app) {
       ->check(CLI::IsMember({"final", "latest", "best"}));
   cmd->add_option("--opset", opts->opset, "ONNX opset version (>= 13)");
   cmd->add_option("--reference", opts->reference,
-                  "Also write a safetensors file with a test batch (\"input\") and descent's outputs (\"output\")");
+                  "Also write a safetensors file with test samples (\"input\", \"model_input\") and descent's outputs (\"output\")");
   cmd->callback([opts]() {
     int code = guarded([&]() {
-      const std::string cfg_path = (fs::path(opts->run) / "config.toml").string();
-      if (!fs::exists(cfg_path)) throw Error(fmt::format("{}: no config.toml: not a descent run folder", opts->run));
-      Config cfg = load_config(cfg_path);
-      auto [weights, source] = weights_of(opts->run, opts->from);
-      std::shared_ptr<nn::Sequential> model = nn::build_model(cfg.model, cfg.train.dtype, cfg.train.seed);
-      io::load_state_dict(*model, weights, source);
+      train::LoadedRun run = train::load_run(opts->run, opts->from);
+      for (const auto& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
       const std::string out =
           !opts->out.empty() ? opts->out : (fs::path(opts->run) / (opts->format == "onnx" ? "model.onnx" : "model.safetensors")).string();
+      const data::Standardizer& st = run.standardizer;
       if (opts->format == "onnx") {
-        io::export_onnx(*model, cfg.model.input_shape, out, {.opset = opts->opset});
-        fmt::print("wrote {} (opset {}, input [N, {}] float32, weights from {})\n", out, opts->opset,
-                   fmt::join(cfg.model.input_shape, ", "), source);
+        io::OnnxOptions o{.opset = opts->opset};
+        if (st.scaling() != data::Scaling::None) o.input_shift = st.shift(), o.input_scale = st.scale();
+        io::export_onnx(*run.model, run.config.model.input_shape, out, o);
+        fmt::print("wrote {} (opset {}, input [N, {}] float32{}, weights from {})\n", out, opts->opset,
+                   fmt::join(run.config.model.input_shape, ", "),
+                   o.input_shift.empty() ? "" : fmt::format(", raw features standardized in the graph ({})",
+                                                            data::scaling_name(st.scaling())),
+                   run.weights_source);
       } else {
-        io::save_safetensors(out, model->state_dict(), {{"format", "pt"}});
-        fmt::print("wrote {} ({} tensors from {})\n", out, model->state_dict().size(), source);
+        io::save_safetensors(out, run.model->state_dict(), train::weights_metadata(st));
+        fmt::print("wrote {} ({} tensors from {})\n", out, run.model->state_dict().size(), run.weights_source);
       }
-      if (!opts->reference.empty()) write_reference(cfg, weights, source, opts->reference);
+      if (!opts->reference.empty()) write_reference(run, opts->reference);
       return 0;
     });
     if (code != 0) std::exit(code);

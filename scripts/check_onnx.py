@@ -4,9 +4,10 @@
 Exports RUN_DIR with `descent export --format onnx --reference`, then
   1. onnx.checker.check_model(full_check=True) (shape inference in strict mode);
   2. runs the graph with OpenCV's dnn module (an independent runtime) on the reference batch and
-     compares with descent's outputs;
+     compares with descent's outputs (the graph takes raw features: a run that standardized them
+     exports Sub/Div nodes first);
   3. runs the torch.nn.Sequential built from config.toml + final.safetensors on the same batch
-     (a second reference, from scripts/check_torch_load.py).
+     (a second reference, from scripts/check_torch_load.py; it takes standardized features).
 Debian has no onnxruntime and its onnx (1.12) predates onnx.reference, hence OpenCV.
 
 Runs on Debian's Python (/usr/bin/python3 with python3-onnx, python3-opencv, python3-torch;
@@ -48,6 +49,12 @@ def main():
         print(f"onnx.checker.check_model(full_check=True): ok (opset {model.opset_import[0].version}, nodes {ops})")
         ref = load_safetensors(ref_path)
         x, want = ref["input"].numpy(), ref["output"].numpy()
+        model_x = ref["model_input"].numpy() if "model_input" in ref else x  # standardized, for torch
+        standardized = [n.op_type for n in model.graph.node[:2]] == ["Sub", "Div"]
+        with open(os.path.join(args.run_dir, "config.toml"), "rb") as f:
+            wants_standardized = tomllib.load(f).get("data", {}).get("standardize", "none") != "none"
+        print(f"standardization nodes (Sub, Div) first: {standardized} (the run standardizes: {wants_standardized})")
+        ok = ok and standardized == wants_standardized
 
         net = cv2.dnn.readNetFromONNX(path)
         net.setInput(x)
@@ -65,10 +72,11 @@ def main():
     tm.load_state_dict(load_safetensors(os.path.join(args.run_dir, "final.safetensors")), strict=True)
     tm.float().eval()
     with torch.no_grad():
-        t = tm(torch.from_numpy(x)).numpy()
+        t = tm(torch.from_numpy(model_x)).numpy()
     d_torch = float(np.abs(t - want).max())
-    print(f"torch {torch.__version__}: max |torch - descent| = {d_torch:.3g}")
-    ok = ok and d_torch <= args.atol
+    same_t = bool((t.argmax(1) == want.argmax(1)).all()) if want.ndim == 2 else True
+    print(f"torch {torch.__version__}: max |torch - descent| = {d_torch:.3g}, same predictions: {same_t}")
+    ok = ok and d_torch <= args.atol and same_t
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

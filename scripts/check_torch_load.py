@@ -3,7 +3,8 @@
 
 Builds torch.nn.Sequential from the run's config.toml ([model] layers, shapes inferred as descent
 does), loads final.safetensors with load_state_dict(strict=True), and compares torch's eval-mode
-outputs with descent's on a reference batch written by `descent export --reference`.
+outputs and predicted classes with descent's on the test samples `descent export --reference`
+writes ("model_input": what the network takes, standardized when the run standardized).
 
 Runs on Debian's Python (/usr/bin/python3 with python3-torch; `scripts/install-deps.sh --interop`).
 Debian has no python3-safetensors, so the file is read with struct/json + torch.frombuffer here,
@@ -141,11 +142,12 @@ def main():
     print(model)
     ref = reference_batch(args.run_dir, args.descent)
     model.eval()
+    x = ref.get("model_input", ref["input"])  # standardized features when the run standardized them
     with torch.no_grad():
-        out = model(ref["input"].to(dtype)).float()
+        out = model(x.to(dtype)).float()
     diff = (out - ref["output"]).abs().max().item()
     same_argmax = bool((out.argmax(1) == ref["output"].argmax(1)).all()) if out.dim() == 2 else True
-    print(f"batch {list(ref['input'].shape)}: max |torch - descent| = {diff:.3g}, same predictions: {same_argmax}")
+    print(f"batch {list(x.shape)}: max |torch - descent| = {diff:.3g}, same predictions: {same_argmax}")
     ok = diff <= args.atol and same_argmax
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

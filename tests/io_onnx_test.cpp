@@ -179,4 +179,37 @@ TEST(OnnxExport, BatchNormWithoutRunningStatsAndOldOpsetsAreErrors) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(OnnxExport, StandardizationBecomesSubAndDivInFrontOfTheNetwork) {
+  nn::Sequential net;
+  net.push_back(std::make_shared<nn::Linear>(3, 2, nn::LinearOptions{.seed = 6}));
+  const fs::path out = temp_path("standardized.onnx");
+  io::export_onnx(net, {3}, out.string(), {.input_shift = {1.5, -2.0, 100.0}, .input_scale = {0.5, 4.0, 25.0}});
+  onnx::ModelProto m = read_model(out);
+  EXPECT_EQ(op_types(m), (std::vector<std::string>{"Sub", "Div", "Gemm"}));
+  const auto& g = m.graph();
+  EXPECT_EQ(g.node(0).input(0), "input");
+  EXPECT_EQ(g.node(0).input(1), "standardize.shift");
+  EXPECT_EQ(g.node(1).input(0), g.node(0).output(0));
+  EXPECT_EQ(g.node(1).input(1), "standardize.scale");
+  EXPECT_EQ(g.node(2).input(0), g.node(1).output(0));
+  Tensor shift = zeros({3}), scale = zeros({3});
+  const float sh[] = {1.5f, -2.0f, 100.0f}, sc[] = {0.5f, 4.0f, 25.0f};
+  std::memcpy(shift.raw_data(), sh, sizeof sh);
+  std::memcpy(scale.raw_data(), sc, sizeof sc);
+  expect_initializer(m, "standardize.shift", shift);
+  expect_initializer(m, "standardize.scale", scale);
+  EXPECT_EQ(dims(g.input(0)), (std::vector<int64_t>{-1, 3}));
+
+  // One value per input element, or a clear error and no file.
+  const fs::path bad = temp_path("standardized_bad.onnx");
+  try {
+    io::export_onnx(net, {3}, bad.string(), {.input_shift = {0.0, 0.0}, .input_scale = {1.0, 1.0}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 shift and 2 scale values for inputs of shape [3]"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(bad));
+  fs::remove(out);
+}
+
 #endif  // DESCENT_WITH_ONNX

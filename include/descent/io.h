@@ -134,13 +134,18 @@ class CheckpointStore {
 struct OnnxOptions {
   int64_t opset = 13;               ///< ai.onnx opset version (13 or later)
   std::string graph_name = "descent";  ///< GraphProto name
+  /// Preprocessing of raw inputs (a run's standardization): when set, one value per input
+  /// element, the graph starts with Sub(input_shift) and Div(input_scale), so it takes raw features.
+  std::vector<double> input_shift = {};
+  std::vector<double> input_scale = {};  ///< divisors, same size as input_shift
 };
 
 /// True when this build can write ONNX (libonnx-dev was found).
 bool onnx_available();
 /// Writes the model in eval mode as an ONNX file with input "input" [N, ...input_shape] and output
 /// "output", float32. Linear → Gemm, Conv2d → Conv, pools, BatchNormalization, activations,
-/// Flatten; Dropout and Identity are dropped. A layer without an ONNX mapping is a descent::Error
+/// Flatten; Dropout and Identity are dropped; options.input_shift/input_scale put the input's
+/// standardization (Sub, Div) in front. A layer without an ONNX mapping is a descent::Error
 /// naming it, and no file is written.
 void export_onnx(const nn::Sequential& model, const Shape& input_shape, const std::string& path,
                  const OnnxOptions& options = {});

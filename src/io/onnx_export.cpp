@@ -8,6 +8,8 @@
 //   AdaptiveAvgPool2d → AveragePool (output dividing the input) or GlobalAveragePool (1x1)
 //   ReLU/Sigmoid/Tanh/LeakyReLU/ELU/SELU/Softmax/LogSoftmax/Flatten → the op of the same name
 //   Dropout, Identity → nothing (identity in eval mode)
+// A run's standardization (OnnxOptions::input_shift/input_scale) becomes Sub + Div nodes in front,
+// so the exported model takes the raw features, as the data file holds them.
 // Initializers keep the state_dict names ("0.weight"), so the ONNX file reads like the torch model.
 #include <fmt/format.h>
 
@@ -208,6 +210,20 @@ void export_onnx(const nn::Sequential& model, const Shape& input_shape, const st
   value_info(g.add_input(), "input", input_shape);
 
   GraphBuilder b(g, "input");
+  if (!options.input_shift.empty() || !options.input_scale.empty()) {
+    // The run's standardization, (x - shift) / scale per input element: the model takes raw features.
+    const auto n = static_cast<size_t>(shape_numel(input_shape));
+    if (options.input_shift.size() != n || options.input_scale.size() != n)
+      throw Error(fmt::format("{}: standardization of {} shift and {} scale values for inputs of shape {} ({} values)",
+                              path, options.input_shift.size(), options.input_scale.size(), shape_str(input_shape), n));
+    Tensor shift = zeros(input_shape), scale = zeros(input_shape);
+    for (size_t i = 0; i < n; ++i) {
+      shift.data<float>()[i] = static_cast<float>(options.input_shift[i]);
+      scale.data<float>()[i] = static_cast<float>(options.input_scale[i]);
+    }
+    b.node("Sub", "/standardize", {b.initializer("standardize.shift", shift)});
+    b.node("Div", "/standardize", {b.initializer("standardize.scale", scale)});
+  }
   Shape shape = input_shape;
   for (const auto& [name, layer] : model.children()) {
     try {
