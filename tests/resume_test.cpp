@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -153,7 +154,17 @@ INSTANTIATE_TEST_SUITE_P(Steps, ResumeAt,
                                                               "type = \"adam\"\nlr = 0.01\n"),
                                             ::testing::Values(1, 2, 3, 6)));
 
-TEST(Resume, DamagedNewestCheckpointFallsBackToThePreviousOne) {
+// Each kind of damage to the newest checkpoint (docs/CONFIG.md [checkpoint]): detected by the
+// sizes and checksums in its JSON, skipped with a warning naming it, moved aside as *.damaged, and
+// the run resumes from the previous checkpoint to the same bits as a run never stopped.
+struct Damage {
+  const char* what;
+  std::function<void(const fs::path& stem)> apply;
+};
+
+class ResumeDamaged : public ::testing::TestWithParam<Damage> {};
+
+TEST_P(ResumeDamaged, FallsBackToThePreviousCheckpointWithAWarning) {
   const std::string text = tiny();
   fs::path run = temp_dir("damaged");
   {
@@ -165,21 +176,70 @@ TEST(Resume, DamagedNewestCheckpointFallsBackToThePreviousOne) {
   std::vector<io::CheckpointId> ids = store.list();
   ASSERT_GE(ids.size(), 2u);
   ASSERT_EQ(ids[0].step, 5);
-  const fs::path newest = run / "checkpoints" / (ids[0].name() + ".safetensors");
-  {  // flip one byte in the middle of the newest tensor file
-    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(fs::file_size(newest) / 2));
-    char c = static_cast<char>(f.peek());
-    f.seekp(static_cast<std::streamoff>(fs::file_size(newest) / 2));
-    f.put(static_cast<char>(c ^ 0x10));
-  }
+  const fs::path stem = run / "checkpoints" / ids[0].name();
+  GetParam().apply(stem);
   train::Trainer resumed(config_of(text), {.run_dir = run.string(), .progress = false, .resume = true});
+  ::testing::internal::CaptureStderr();
   resumed.fit();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("warning: skipped"), std::string::npos) << err;
+  EXPECT_NE(err.find(ids[0].name()), std::string::npos) << err;
   json m = json::parse(read(run / "manifest.json"));
   ASSERT_EQ(m["resumes"].size(), 1u);
   EXPECT_NE(m["resumes"][0]["from"].get<std::string>().find(ids[1].name()), std::string::npos) << m.dump();
-  EXPECT_TRUE(fs::exists(newest.string() + ".damaged"));  // kept for inspection, out of the way
-  expect_same_run(uninterrupted(text), run);               // any valid checkpoint resumes exactly
+  EXPECT_TRUE(fs::exists(stem.string() + ".json.damaged"));  // kept for inspection, out of the way
+  expect_same_run(uninterrupted(text), run);                 // any valid checkpoint resumes exactly
+  fs::remove_all(run);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, ResumeDamaged,
+    ::testing::Values(
+        Damage{"flipped_byte", [](const fs::path& s) {  // one bit in the middle of the tensor data
+                 const fs::path p = s.string() + ".safetensors";
+                 std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+                 f.seekg(static_cast<std::streamoff>(fs::file_size(p) / 2));
+                 char c = static_cast<char>(f.peek());
+                 f.seekp(static_cast<std::streamoff>(fs::file_size(p) / 2));
+                 f.put(static_cast<char>(c ^ 0x10));
+               }},
+        Damage{"truncated_tensors", [](const fs::path& s) {
+                 fs::resize_file(s.string() + ".safetensors", fs::file_size(s.string() + ".safetensors") - 3);
+               }},
+        Damage{"truncated_json", [](const fs::path& s) { fs::resize_file(s.string() + ".json", 100); }},
+        Damage{"missing_tensor_file", [](const fs::path& s) { fs::remove(s.string() + ".safetensors"); }},
+        Damage{"missing_metadata", [](const fs::path& s) {  // the JSON without its size, SHA-256 and checksum
+                 json j = json::parse(read(s.string() + ".json"));
+                 j.erase("checksum");
+                 j.erase("tensors");
+                 std::ofstream(s.string() + ".json") << j.dump();
+               }}),
+    [](const ::testing::TestParamInfo<Damage>& i) { return std::string(i.param.what); });
+
+// A checkpoint that verifies but whose tensors do not fit the model (shapes differ): a clear error
+// naming the checkpoint, the tensor and both shapes, not a silent fallback or a crash.
+TEST(Resume, ACheckpointWithOtherShapesIsAClearError) {
+  const std::string text = tiny();
+  fs::path run = temp_dir("shapes");
+  {
+    train::Trainer t(config_of(text), {.run_dir = run.string(), .progress = false});
+    t.add_callback(std::make_shared<StopAt>(t, 3));
+    t.fit();
+  }
+  io::CheckpointStore store((run / "checkpoints").string());
+  io::LoadedCheckpoint c = *store.load_newest();
+  for (auto& [name, t] : c.tensors)
+    if (name == "model.0.weight") t = zeros({9, 20});  // the config builds [8, 20]
+  store.save(c.id, c.tensors, c.state_json);  // written with valid sizes and checksums
+  try {
+    train::Trainer t(config_of(text), {.run_dir = run.string(), .progress = false, .resume = true});
+    t.fit();
+    FAIL() << "resumed from a checkpoint with other shapes";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const std::string& f : {c.id.name(), std::string("0.weight"), std::string("[9, 20]"), std::string("[8, 20]")})
+      EXPECT_NE(m.find(f), std::string::npos) << f << ": " << m;
+  }
   fs::remove_all(run);
 }
 

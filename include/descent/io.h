@@ -89,7 +89,7 @@ struct CheckpointId {
   int64_t step = 0;         ///< optimizer steps taken
   int64_t epoch = 0;        ///< epoch of that step (1-based)
   bool epoch_end = false;   ///< written after the epoch's evaluation
-  /// File stem: "ckpt-step000000012" or "ckpt-step000000012-epoch0003".
+  /// File stem: "ckpt-s000000012-e0003", with "-end" when written after the epoch's evaluation.
   std::string name() const;
   /// Parses name(); nullopt for any other file name.
   static std::optional<CheckpointId> parse(const std::string& stem);
