@@ -3,6 +3,7 @@
 // config the run started with (RUN_DIR/config.toml), bit for bit as if it had never stopped.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -105,13 +106,15 @@ void register_train(CLI::App& app) {
         return 128 + (trainer.stop_signal() ? trainer.stop_signal() : SIGINT);  // the shell's convention
       }
       if (comm.rank() != 0) return 0;
-      if (trainer.loss().classification()) {
+      if (trainer.loss().classification() || std::isfinite(m.test_acc) || std::isfinite(m.val_acc)) {  // binary too
         if (m.has_test) fmt::print("test accuracy: {:.4f}\n", m.test_acc);
         if (m.has_val) fmt::print("validation accuracy: {:.4f}\n", m.val_acc);
       } else {
         fmt::print("final training loss: {:.6g}\n", m.train_loss);
         if (m.has_test) fmt::print("test loss: {:.6g}\n", m.test_loss);
       }
+      for (const char* k : {"test_auc", "test_r2", "test_rmse", "test_mae"})  // the task's metrics
+        if (m.extra.count(k)) fmt::print("{}: {:.4f}\n", k, m.extra.at(k));
       fmt::print("run folder: {}\n", run_dir);
       return 0;
     });

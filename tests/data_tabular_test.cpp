@@ -366,6 +366,20 @@ TEST(Sklearn, NamedDatasetsLoadWithTheirShapesAndClasses) {
   EXPECT_EQ(column(diabetes, 2)[0], 32.1);           // and the first bmi
 }
 
+TEST(Sklearn, MissingPackageNamesTheFileAndThePackage) {
+  // A folder without sklearn's files stands for a machine without python3-sklearn.
+  const std::string empty_dir = (std::filesystem::temp_directory_path() / "descent_no_sklearn_here").string();
+  const std::pair<const char*, const char*> files[] = {{"iris", "iris.csv"}, {"wine", "wine_data.csv"},
+                                                       {"breast_cancer", "breast_cancer.csv"},
+                                                       {"diabetes", "diabetes_data_raw.csv.gz"}, {"digits", "digits.csv.gz"}};
+  for (const auto& [name, file] : files) {
+    std::string msg = error_of([&] { data::locate_table(name, empty_dir); });
+    EXPECT_NE(msg.find(std::string("dataset '") + name + "' not found: " + empty_dir + "/" + file + " is missing"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("install the Debian package python3-sklearn (apt-get install python3-sklearn)"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+}
+
 TEST(Sklearn, UnknownName) {
   EXPECT_ERROR_HAS(data::locate_table("titanic"), "unknown tabular dataset name 'titanic' (known: iris, wine, breast_cancer, diabetes, digits)");
 }

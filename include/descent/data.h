@@ -191,8 +191,9 @@ struct TableSource {
 inline constexpr const char* kSklearnDataDir = "/usr/lib/python3/dist-packages/sklearn/datasets/data";
 
 /// Finds "iris", "wine", "breast_cancer" (binary), "diabetes" (regression) or "digits" (8x8
-/// images) in python3-sklearn's files; the error names the package to install.
-TableSource locate_table(const std::string& name);
+/// images) in python3-sklearn's files (in `data_dir`, kSklearnDataDir unless a test points
+/// elsewhere); a missing file is an error naming it and the package to install.
+TableSource locate_table(const std::string& name, const std::string& data_dir = kSklearnDataDir);
 
 // ---- standardization ----------------------------------------------------------------------------
 

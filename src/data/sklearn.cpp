@@ -14,8 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string require(const std::string& name, const std::string& file) {
-  fs::path p = fs::path(kSklearnDataDir) / file;
+std::string require(const std::string& name, const std::string& dir, const std::string& file) {
+  fs::path p = fs::path(dir) / file;
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) {
     throw Error(fmt::format("dataset '{}' not found: {} is missing; install the Debian package python3-sklearn "
@@ -49,11 +49,11 @@ std::vector<std::string> with_target(std::vector<std::string> names) {
 
 }  // namespace
 
-TableSource locate_table(const std::string& name) {
+TableSource locate_table(const std::string& name, const std::string& data_dir) {
   TableSource s;
   CsvOptions& o = s.options;
   if (name == "iris" || name == "wine" || name == "breast_cancer") {
-    s.path = require(name, name == "iris" ? "iris.csv" : name == "wine" ? "wine_data.csv" : "breast_cancer.csv");
+    s.path = require(name, data_dir, name == "iris" ? "iris.csv" : name == "wine" ? "wine_data.csv" : "breast_cancer.csv");
     o.header = false;
     o.skip_rows = 1;
     o.class_names = class_names_of(s.path);
@@ -76,8 +76,8 @@ TableSource locate_table(const std::string& name) {
     return s;
   }
   if (name == "diabetes") {
-    s.path = require(name, "diabetes_data_raw.csv.gz");
-    s.targets_path = require(name, "diabetes_target.csv.gz");
+    s.path = require(name, data_dir, "diabetes_data_raw.csv.gz");
+    s.targets_path = require(name, data_dir, "diabetes_target.csv.gz");
     o.header = false;
     o.delimiter = "whitespace";
     o.task = Task::Regression;
@@ -85,7 +85,7 @@ TableSource locate_table(const std::string& name) {
     return s;
   }
   if (name == "digits") {
-    s.path = require(name, "digits.csv.gz");
+    s.path = require(name, data_dir, "digits.csv.gz");
     o.header = false;
     for (int r = 0; r < 8; ++r)
       for (int c = 0; c < 8; ++c) o.column_names.push_back(fmt::format("pixel_{}_{}", r, c));

@@ -168,6 +168,15 @@ std::unique_ptr<data::Loader> loader_part(const data::Dataset& d, const data::Lo
   return std::make_unique<data::Loader>(d, o, std::vector<int64_t>(indices.begin() + b, indices.begin() + e));
 }
 
+// Correct predictions of a binary batch: logit > 0 against a 0/1 target (as MetricAccumulator).
+double binary_hits(const Tensor& output, const Tensor& target) {
+  if (output.numel() != target.numel()) return 0.0;
+  const std::vector<double> o = output.to_vector(), t = target.to_vector();
+  double hits = 0.0;
+  for (size_t i = 0; i < o.size(); ++i) hits += (o[i] > 0) == (t[i] > 0.5);
+  return hits;
+}
+
 nlohmann::json metrics_json(const EpochMetrics& m) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"epoch", m.epoch},       {"step", m.step},           {"lr", num(m.lr)},
@@ -393,6 +402,9 @@ EpochMetrics Trainer::fit() {
   }
   EpochMetrics last;
   int64_t step = 0;
+  // Accuracy is reported for class labels (cross-entropy, nll) and for binary tasks (BCE on one logit).
+  const bool binary = s.data.train.task == data::Task::Binary;
+  const bool has_acc = s.loss->classification() || binary;
   bool stop = false;
   // Checkpoints: every rank restores, only rank 0 writes. See train/checkpointing.h.
   std::unique_ptr<Checkpointer> ckpt;
@@ -463,7 +475,9 @@ EpochMetrics Trainer::fit() {
             if (s.reg->l2 > 0) pen = pen + optim::l2_penalty(s.penalized).to(l.dtype()) * s.reg->l2;
             penalty = pen.item();
           }
-          const double hits = s.loss->classification() ? accuracy(out, part.y) * static_cast<double>(part.x.size(0)) : 0.0;
+          const double hits = s.loss->classification() ? accuracy(out, part.y) * static_cast<double>(part.x.size(0))
+                              : binary ? binary_hits(out, part.y)
+                                       : 0.0;
           return dist::ShardOutput{.loss = l, .correct = hits, .shared = pen};
         };
         s.health->begin_step(step + 1, epoch);
@@ -528,7 +542,7 @@ EpochMetrics Trainer::fit() {
       m.step = step;
       m.lr = s.optimizer->lr();  // the lr of the epoch's last step
       m.train_loss = seen ? loss_sum / static_cast<double>(seen) : NAN;
-      m.train_acc = s.loss->classification() && seen ? correct / static_cast<double>(seen) : NAN;
+      m.train_acc = has_acc && seen ? correct / static_cast<double>(seen) : NAN;
       m.seconds = secs;
       m.samples_per_s = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
       if (s.dp) {  // ranks evaluate (and rank 0 saves) one model
@@ -537,13 +551,13 @@ EpochMetrics Trainer::fit() {
       }
       if (s.val_loader) {
         EvalResult r = evaluate_parts(*s.model, *s.loss, *s.val_loader, s.val_part.get(), *s.comm, s.data.train.task);
-        m.has_val = true, m.val_loss = r.loss, m.val_acc = s.loss->classification() ? r.acc : NAN;
+        m.has_val = true, m.val_loss = r.loss, m.val_acc = has_acc ? r.acc : NAN;
         for (const auto& [k, v] : r.metrics)
           if (k != "acc") m.extra["val_" + k] = v;
       }
       if (s.test_loader) {
         EvalResult r = evaluate_parts(*s.model, *s.loss, *s.test_loader, s.test_part.get(), *s.comm, s.data.train.task);
-        m.has_test = true, m.test_loss = r.loss, m.test_acc = s.loss->classification() ? r.acc : NAN;
+        m.has_test = true, m.test_loss = r.loss, m.test_acc = has_acc ? r.acc : NAN;
         for (const auto& [k, v] : r.metrics)
           if (k != "acc") m.extra["test_" + k] = v;
       }
@@ -555,7 +569,7 @@ EpochMetrics Trainer::fit() {
       nlohmann::json metrics_line = metrics_json(m);
       metrics_line.update(nlohmann::json::parse(s.health->end_epoch(epoch)));  // "health", "guard_events"
       s.folder.append_jsonl("metrics.jsonl", metrics_line);
-      const bool cls = s.loss->classification();
+      const bool cls = has_acc;
       std::string line = fmt::format("epoch {}/{}  loss {:.4f}", epoch, cfg.train.epochs, m.train_loss);
       if (cls) line += fmt::format("  acc {:.4f}", m.train_acc);
       if (m.has_val) line += fmt::format("  val_loss {:.4f}", m.val_loss) + (cls ? fmt::format("  val_acc {:.4f}", m.val_acc) : "");
