@@ -98,7 +98,17 @@ data::CsvOptions csv_options(const data::DataOptions& o) {
   return src.options;
 }
 
-std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
+// The file names of a Dataset::source ("dir/images, dir/labels" → "images, labels").
+std::string file_name(const std::string& source) {
+  std::string out;
+  for (size_t b = 0; b <= source.size();) {
+    size_t e = source.find(", ", b);
+    if (e == std::string::npos) e = source.size();
+    out += (out.empty() ? "" : ", ") + fs::path(source.substr(b, e - b)).filename().string();
+    b = e + 2;
+  }
+  return out;
+}
 
 bool flattens(const LoadedRun& run, const Shape& sample) {
   const Shape& in = run.config.model.input_shape;
