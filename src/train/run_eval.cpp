@@ -61,7 +61,10 @@ Weights weights_of(const std::string& run, const std::string& from, std::vector<
   std::vector<std::string> skipped;
   std::optional<io::LoadedCheckpoint> newest = store.load_newest(&skipped);
   for (const auto& s : skipped) warnings.push_back("skipped " + s);
-  if (!newest) throw Error(fmt::format("{}: no valid checkpoint", store.dir()));
+  if (!newest)
+    throw Error(fmt::format("{}: no valid checkpoint ({}); use --from final", store.dir(),
+                            store.list().empty() ? "the run wrote none: [checkpoint] off, or shorter than its min_seconds"
+                                                 : "all damaged"));
   if (from == "latest")
     return {model_tensors(*newest), checkpoint_standardizer(*newest), fmt::format("{}/{}.json", store.dir(), newest->id.name())};
   const json state = json::parse(newest->state_json);
