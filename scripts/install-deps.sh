@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages descent needs, only those that are missing (idempotent, apt only).
 # Usage: scripts/install-deps.sh [--bench] [--interop]
-#   --bench    adds the peers used by bench/compare.sh
+#   --bench    adds the peers used by bench/compare.sh and bench/hpo_synthetic.sh
 #   --interop  adds what scripts/check_torch_load.py and scripts/check_onnx.py run on (/usr/bin/python3)
 set -euo pipefail
 
@@ -17,8 +17,9 @@ packages=(
 for arg in "$@"; do
   case "$arg" in
     # libopenblas0-openmp: the "LibTorch at its best" row of bench/compare.sh loads it through
-    # LD_LIBRARY_PATH; linux-perf: the profiles in docs/PERFORMANCE.md.
-    --bench) packages+=(libtorch-dev python3-torch time libopenblas0-openmp linux-perf) ;;
+    # LD_LIBRARY_PATH; linux-perf: the profiles in docs/PERFORMANCE.md; python3-optuna: the TPE
+    # peer of bench/hpo_synthetic.sh.
+    --bench) packages+=(libtorch-dev python3-torch time libopenblas0-openmp linux-perf python3-optuna) ;;
     --interop) packages+=(python3-torch python3-onnx python3-opencv python3-numpy) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac

@@ -236,6 +236,13 @@ const BadStudy kBadStudies[] = {
      "pruner.max_resource"},
     {"median_bad_percentile", "pruner = { type = \"median\", percentile = 120 }\n", "pruner.percentile"},
     {"median_interval_zero", "pruner = { type = \"median\", interval_steps = 0 }\n", "pruner.interval_steps"},
+    {"set_not_table", "set = 3\n", "set"},
+    {"set_array_value", "set = { \"model.input_shape\" = [784] }\n", "set.\"model.input_shape\""},
+    {"set_also_in_space", "set = { x = 0.5 }\n", "set.\"x\""},
+    {"set_with_command",
+     "!command = [\"p\"]\ndirection = \"minimize\"\ntrials = 2\nset = { a = 1 }\n[space]\nx = { type = \"uniform\", "
+     "low = 0.0, high = 1.0 }\n",
+     "set"},
 };
 
 class HpoBadStudy : public ::testing::TestWithParam<BadStudy> {};
@@ -272,6 +279,33 @@ TEST(HpoStudyFile, SyntaxErrorAndMissingFileNameTheFile) {
     EXPECT_NE(std::string(e.what()).find("study_bad_syntax.toml:2:"), std::string::npos) << e.what();
   }
   EXPECT_THROW(hpo::load_study(kData / "no_such_study.toml"), descent::Error);
+}
+
+TEST(HpoStudyFile, SetGivesEveryTrialTheSameConfigKeys) {
+  const hpo::Study s = hpo::parse_study(std::string(kHeader) +
+                                            "[set]\n\"data.validation_split\" = 0.1\ntrain = { epochs = 9, "
+                                            "threads = 1 }\n" + kSpace,
+                                        "studies/good.toml");
+  EXPECT_EQ(s.fixed, (hpo::Params{{"data.validation_split", 0.1},
+                                  {"train.epochs", std::int64_t{9}},
+                                  {"train.threads", std::int64_t{1}}}));
+}
+
+TEST(HpoStudyFile, ExampleStudyGivesRunnableTrialConfigs) {
+  TempDir dir;
+  const hpo::Study study = hpo::load_study(fs::path(DESCENT_SOURCE_DIR) / "examples" / "fashion_mlp_study.toml");
+  EXPECT_EQ(study.space.params.size(), 4u);
+  EXPECT_TRUE(std::holds_alternative<hpo::AshaOptions>(study.pruner));
+  hpo::RandomSampler sampler({.seed = 5});
+  const hpo::Trial trial{.number = 0, .params = draw(sampler, study.space, 1)[0]};
+  hpo::write_trial_config(dir.path() / "trial.toml", study, trial);
+  const toml::table config = toml::parse_file((dir.path() / "trial.toml").string());
+  EXPECT_EQ(config["data"]["validation_split"].value<double>(), 0.1);
+  EXPECT_EQ(config["train"]["epochs"].value<std::int64_t>(), 9);
+  EXPECT_EQ(config["model"]["layers"][0]["out_features"].value<std::int64_t>(),
+            std::get<std::int64_t>(trial.params.at("model.layers.0.out_features")));
+  EXPECT_EQ(config["optimizer"]["lr"].value<double>(), std::get<double>(trial.params.at("optimizer.lr")));
+  EXPECT_EQ(config["data"]["name"].value<std::string>(), "fashion-mnist");  // the rest is the base's
 }
 
 TEST(HpoStudyFile, InlineBaseAndCommandForms) {
@@ -975,6 +1009,24 @@ TEST(HpoDriver, WritesCsvHtmlAndBestConfig) {
   EXPECT_NE(best.find("epochs = 6"), std::string::npos) << best;
 }
 
+TEST(HpoDriver, SetKeysReachEveryTrialAndBestToml) {
+  TempDir dir;
+  const hpo::Study study = fake_study("", "trials = 2\nsampler = \"random\"\n[set]\nepochs = 3\n");
+  const hpo::StudyResult r = hpo::run_study(study, fake_options(dir.path()));
+  ASSERT_EQ(r.trials.size(), 2u);
+  for (const auto& t : r.trials) {
+    EXPECT_EQ(t.state, TrialState::Complete) << t.message;
+    EXPECT_EQ(t.intermediate.size(), 3u);  // the fake trainer read --set epochs=3 (default 6)
+  }
+  const std::string best = read_text(dir.path() / "best.toml");
+  EXPECT_NE(best.find("epochs = 3"), std::string::npos) << best;
+  // A changed [set] is another study: resuming it in the same folder is refused.
+  const hpo::Study other = fake_study("", "trials = 2\nsampler = \"random\"\n[set]\nepochs = 4\n");
+  hpo::RunOptions again = fake_options(dir.path());
+  again.resume = true;
+  EXPECT_THROW(hpo::run_study(other, again), descent::Error);
+}
+
 TEST(HpoDriver, FailingTrialIsMarkedFailedAndTheStudyGoesOn) {
   TempDir dir;
   const hpo::Study study = fake_study("mode = { type = \"categorical\", choices = [\"ok\", \"fail\"] }\n",
@@ -1015,6 +1067,64 @@ TEST(HpoDriver, HealthAndNonFiniteLossStopTheTrialAtOnce) {
     ASSERT_EQ(t.intermediate.size(), 2u);
     EXPECT_TRUE(std::isnan(t.intermediate.at(2)));  // recorded as non-finite, whatever val_loss said
   }
+}
+
+// With the real trainer: `descent train` writes the health monitor's verdict into each epoch's
+// metrics.jsonl line ("health"); a trial whose divergence guard gives up (lr 10, no retries) or
+// whose units are dead from the start (all-zero init) is pruned at epoch 1 with that verdict,
+// and the healthy one completes. The diag fixtures' blobs MLP trains in about a second.
+TEST(HpoDriver, RealTrainersHealthVerdictsPruneTrials) {
+  TempDir dir;
+  const fs::path diag = fs::path(DESCENT_TEST_DATA) / "diag";
+  std::string text = fmt::format(
+      "base = \"{}\"\nmetric = \"test_acc\"\ndirection = \"maximize\"\nsampler = \"grid\"\n"
+      "[set]\n\"train.epochs\" = 30\n\"health.guard_retries\" = 0\n",
+      (diag / "healthy.toml").string());
+  const std::pair<const char*, const char*> files[] = {{"train_images", "train-images-idx3"},
+                                                       {"train_labels", "train-labels-idx1"},
+                                                       {"test_images", "test-images-idx3"},
+                                                       {"test_labels", "test-labels-idx1"}};
+  for (const auto& [key, file] : files)  // the fixture's paths are relative to the repository
+    text += fmt::format("\"data.{}\" = \"{}\"\n", key, (diag / fmt::format("blobs-{}-ubyte.gz", file)).string());
+  text +=
+      "[space]\n\"optimizer.lr\" = { type = \"categorical\", choices = [0.1, 10.0] }\n"
+      "\"model.init\" = { type = \"categorical\", choices = [\"xavier_uniform\", \"zeros\"], "
+      "condition = { \"optimizer.lr\" = 0.1 } }\n";
+  const hpo::Study study = hpo::parse_study(text, dir.path() / "health.toml");
+  const hpo::StudyResult r =
+      hpo::run_study(study, {.out = dir.path() / "out", .trainer = {DESCENT_CLI, "train"}, .poll_interval = 0.005});
+  ASSERT_EQ(r.trials.size(), 3u);
+  int seen = 0;
+  for (const auto& t : r.trials) {
+    const double lr = std::get<double>(t.params.at("optimizer.lr"));
+    const std::string init = t.params.count("model.init") ? std::get<std::string>(t.params.at("model.init")) : "";
+    if (lr == 10.0) {
+      EXPECT_EQ(t.state, TrialState::Pruned) << t.message;
+      EXPECT_EQ(t.message, "health monitor: diverged at step 1");
+      seen |= 1;
+    } else if (init == "zeros") {
+      EXPECT_EQ(t.state, TrialState::Pruned) << t.message;
+      EXPECT_EQ(t.message, "health monitor: dead at step 1");
+      seen |= 2;
+    } else {
+      ASSERT_EQ(t.state, TrialState::Complete) << t.message;
+      EXPECT_EQ(t.intermediate.size(), 30u);
+      EXPECT_GT(*t.value, 0.5);  // the blobs are easy for a healthy MLP
+      seen |= 4;
+    }
+    if (t.state == TrialState::Pruned) {
+      // Stopped early (an epoch takes ~0.1 s here: the next may end before SIGTERM lands) and
+      // ranked below every complete trial.
+      const fs::path run = dir.path() / "out" / "trials" / fmt::format("{:04d}", t.number);
+      EXPECT_LT(count_lines(run / "metrics.jsonl"), 20);
+      EXPECT_EQ(read_text(run / "manifest.json").find("\"completed\""), std::string::npos);
+      EXPECT_TRUE(std::isnan(t.intermediate.at(1)));
+    }
+  }
+  EXPECT_EQ(seen, 7);
+  ASSERT_TRUE(r.best);
+  EXPECT_EQ(std::get<std::string>(r.trials[static_cast<std::size_t>(*r.best)].params.at("model.init")),
+            "xavier_uniform");
 }
 
 TEST(HpoDriver, TrialIgnoringSigtermIsKilledAfterTheGrace) {

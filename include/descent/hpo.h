@@ -297,6 +297,61 @@ class HyperbandPruner : public Pruner {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Where trials run
+
+/// How a trial process ended.
+struct ExitStatus {
+  int code = 0;           ///< exit code, or the signal number when `signaled`
+  bool signaled = false;  ///< ended by a signal
+  /// "exit code 3" or "killed by signal 9".
+  std::string describe() const;
+};
+
+/// What to run for one trial.
+struct TrialLaunch {
+  int number = 0;                       ///< the trial's number
+  std::vector<std::string> argv = {};   ///< the command (argv[0] is looked up on PATH)
+  std::filesystem::path dir = {};       ///< trial folder (created): stdout.log and stderr.log go there
+  std::filesystem::path follow = {};    ///< the file whose new lines report progress
+  std::vector<std::pair<std::string, std::string>> env = {};  ///< added to the environment
+  std::vector<std::string> unset_env = {};  ///< variables removed; a trailing '*' matches a prefix
+};
+
+/// A started trial, as the driver sees it.
+class TrialHandle {
+ public:
+  virtual ~TrialHandle() = default;
+  /// Complete lines of the followed file since the last call; with `flush` also a last line
+  /// without a newline (call it once the trial ended).
+  virtual std::vector<std::string> read(bool flush) = 0;
+  /// The exit status once the trial ended, else nullopt. Never blocks. Throws descent::Error
+  /// when the program could not be started where it was sent.
+  virtual std::optional<ExitStatus> poll() = 0;
+  /// Sends `signal` to the trial's process group.
+  virtual void signal(int signal) = 0;
+  /// The last line of the trial's stderr (else of its stdout when that is not the followed
+  /// file), for the message of a failed trial.
+  virtual std::string failure_detail() = 0;
+};
+
+/// Starts trials: as child processes of this process (local_launcher), or, for `descent tune`
+/// under mpirun, on the MPI ranks (the CLI's launcher; this subsystem knows nothing of MPI).
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  /// Trials that may run at once.
+  virtual int slots() const = 0;
+  /// Starts a trial. Throws descent::Error when the program cannot be run here.
+  virtual std::unique_ptr<TrialHandle> start(const TrialLaunch& launch) = 0;
+  /// Called once per look of the driver at its running trials (a remote launcher exchanges
+  /// its messages here).
+  virtual void sync() {}
+};
+
+/// Runs up to `jobs` trials at once as child processes, each in its own process group.
+std::unique_ptr<Launcher> local_launcher(int jobs);
+
+// ---------------------------------------------------------------------------------------------
 // Study file and driver
 
 /// Which sampler a study uses, with its options.
@@ -335,6 +390,8 @@ using PrunerConfig = std::variant<NoPruning, MedianOptions, AshaOptions, Hyperba
 //   "optimizer.momentum" = { type = "uniform", low = 0.5, high = 0.99, step = 0.01,
 //                            condition = { "optimizer.type" = "sgd" } }   # or = ["sgd", ...]
 //   "train.batch_size" = { type = "int", low = 16, high = 512, log = true }  # or step = 16
+//   [set]                           # optional, descent trials only: config keys every trial gets
+//   "train.epochs" = 9              # (e.g. a validation split the base lacks); not searched
 
 /// A parsed study file.
 struct Study {
@@ -354,6 +411,7 @@ struct Study {
   SamplerConfig sampler = TpeOptions{};       ///< how parameters are proposed
   PrunerConfig pruner = NoPruning{};          ///< how trials are stopped early
   SearchSpace space = {};                     ///< what is searched
+  Params fixed = {};                          ///< [set]: config keys with the same value in every trial
 };
 
 /// Reads and validates a study file; throws descent::Error naming the file and field.
@@ -378,6 +436,7 @@ struct RunOptions {
   double poll_interval = 0.01;               ///< seconds between looks at the trials' output
   std::ostream* log = nullptr;               ///< live table; nullptr = silent
   const std::atomic<bool>* stop = nullptr;   ///< set (e.g. by SIGINT) to stop the study cleanly
+  Launcher* launcher = nullptr;              ///< where trials run; nullptr = local_launcher(jobs)
 };
 
 /// The outcome of a study.

@@ -19,23 +19,11 @@
 #include "descent/hpo.h"
 #include "hpo/storage.h"
 #include "hpo/trial_output.h"
-#include "hpo/trial_process.h"
 
 namespace descent::hpo {
 namespace {
 
-constexpr std::size_t kMessageChars = 200;
-
 double now_unix() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
-
-std::string last_line_of(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  if (last.size() > kMessageChars) last = last.substr(0, kMessageChars) + "...";
-  return last;
-}
 
 std::string pruner_name(const PrunerConfig& config) {
   constexpr const char* kNames[] = {"none", "median", "asha", "hyperband"};
@@ -50,8 +38,10 @@ std::string set_literal(const Value& value) {
 }
 
 std::string study_key(const Study& study) {
-  return fmt::format("{}|{}|{}", signature(study.space), study.metric,
-                     study.direction == Direction::Minimize ? "minimize" : "maximize");
+  std::string key = fmt::format("{}|{}|{}", signature(study.space), study.metric,
+                                study.direction == Direction::Minimize ? "minimize" : "maximize");
+  for (const auto& [k, v] : study.fixed) key += fmt::format("|{}={}", k, to_json(v));  // [set] changes the trials too
+  return key;
 }
 
 // "{optimizer.lr}" in an external command: a parameter (empty when inactive), {trial_dir} or {number}.
@@ -83,10 +73,8 @@ std::string substitute(const std::string& arg, const Study& study, const Params&
 }
 
 struct Active {
-  explicit Active(LineTail t) : tail(std::move(t)) {}
   int number = 0;
-  std::unique_ptr<TrialProcess> process;
-  LineTail tail;
+  std::unique_ptr<TrialHandle> process;
   int lines = 0;
   std::optional<double> objective;  // external program: its last number line
   bool stopping = false, killed = false;
@@ -106,6 +94,7 @@ class Driver {
   void requeue(Trial& trial);
   bool can_launch() const;
   void launch();
+  [[noreturn]] void cannot_start(Trial& t, const Error& e);
   void poll(Active& a);
   void handle_line(Active& a, const std::string& line);
   void record(Active& a, int step, double value);
@@ -121,6 +110,8 @@ class Driver {
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Pruner> pruner_;
+  std::unique_ptr<Launcher> own_launcher_;  // when RunOptions::launcher is null
+  Launcher* launcher_ = nullptr;
   std::vector<Trial> trials_;  // index = number
   std::vector<std::unique_ptr<Active>> active_;
   std::filesystem::path base_;
@@ -130,7 +121,11 @@ class Driver {
 };
 
 void Driver::open() {
-  if (options_.jobs < 1) throw Error(fmt::format("--jobs must be >= 1 (got {})", options_.jobs));
+  launcher_ = options_.launcher;
+  if (!launcher_) {
+    own_launcher_ = local_launcher(options_.jobs);  // checks jobs >= 1
+    launcher_ = own_launcher_.get();
+  }
   if (!external() && study_.base.empty() && study_.base_inline.empty())
     throw Error(fmt::format("{}: set 'base' (a descent config) or 'command' (a program to run per trial)",
                             study_.file.string()));
@@ -190,7 +185,7 @@ void Driver::requeue(Trial& trial) {
 }
 
 bool Driver::can_launch() const {
-  if (interrupted_ || exhausted_ || static_cast<int>(active_.size()) >= options_.jobs) return false;
+  if (interrupted_ || exhausted_ || static_cast<int>(active_.size()) >= launcher_->slots()) return false;
   if (study_.timeout > 0 && now_unix() - start_ >= study_.timeout) return false;
   if (study_.trials == 0) return true;
   int used = 0;  // trials that took (or are taking) a turn of the budget
@@ -206,6 +201,10 @@ std::vector<std::string> Driver::command_for(const Trial& t, const std::filesyst
   }
   argv = trainer_;
   argv.push_back(base_.string());
+  for (const auto& [k, v] : study_.fixed) {
+    argv.push_back("--set");
+    argv.push_back(fmt::format("{}={}", k, set_literal(v)));
+  }
   for (const auto& [k, v] : t.params) {
     argv.push_back("--set");
     argv.push_back(fmt::format("{}={}", k, set_literal(v)));
@@ -237,7 +236,6 @@ void Driver::launch() {
   t.started = now_unix();
   const std::filesystem::path dir = std::filesystem::absolute(trial_dir(number));
   std::filesystem::create_directories(dir);
-  for (const char* stale : {"metrics.jsonl", "stdout.log", "stderr.log"}) std::filesystem::remove(dir / stale);
   storage_->update_trial(t);
   if (options_.log)
     *options_.log << fmt::format("trial {:>4}  started   ", number) << [&] {
@@ -246,24 +244,32 @@ void Driver::launch() {
       return s;
     }() << "\n" << std::flush;
 
-  auto a = std::make_unique<Active>(LineTail(dir / (external() ? "stdout.log" : "metrics.jsonl")));
+  auto a = std::make_unique<Active>();
   a->number = number;
   a->deadline = study_.trial_timeout > 0 ? now_unix() + study_.trial_timeout : 0;
-  std::vector<std::pair<std::string, std::string>> env;
-  if (study_.threads_per_trial > 0) env.emplace_back("OMP_NUM_THREADS", std::to_string(study_.threads_per_trial));
+  TrialLaunch launch{.number = number,
+                     .argv = command_for(t, dir),
+                     .dir = dir,
+                     .follow = dir / (external() ? "stdout.log" : "metrics.jsonl")};
+  if (study_.threads_per_trial > 0)
+    launch.env.emplace_back("OMP_NUM_THREADS", std::to_string(study_.threads_per_trial));
   try {
-    a->process = std::make_unique<TrialProcess>(command_for(t, dir), dir / "stdout.log", dir / "stderr.log", env);
+    a->process = launcher_->start(launch);
   } catch (const Error& e) {
-    // The program cannot be started: every other trial would fail the same way, so the study
-    // stops here with the reason (the trial stays recorded as failed).
-    t.state = TrialState::Failed;
-    t.message = e.what();
-    t.finished = now_unix();
-    storage_->update_trial(t);
-    log_trial(t);
-    throw;
+    cannot_start(t, e);
   }
   active_.push_back(std::move(a));
+}
+
+// The program cannot be started: every other trial would fail the same way, so the study stops
+// here with the reason (the trial stays recorded as failed).
+void Driver::cannot_start(Trial& t, const Error& e) {
+  t.state = TrialState::Failed;
+  t.message = e.what();
+  t.finished = now_unix();
+  storage_->update_trial(t);
+  log_trial(t);
+  throw e;
 }
 
 void Driver::record(Active& a, int step, double value) {
@@ -305,13 +311,19 @@ void Driver::stop(Active& a, TrialState outcome, std::string message, bool reque
 }
 
 void Driver::poll(Active& a) {
-  for (const std::string& line : a.tail.read()) {
+  for (const std::string& line : a.process->read(false)) {
     if (a.stopping) break;  // nothing after the decision to stop counts
     handle_line(a, line);
   }
-  if (auto status = a.process->poll()) {
+  std::optional<ExitStatus> status;
+  try {
+    status = a.process->poll();
+  } catch (const Error& e) {  // a remote launcher could not start it
+    cannot_start(trials_[static_cast<std::size_t>(a.number)], e);
+  }
+  if (status) {
     if (!a.stopping)
-      for (const std::string& line : a.tail.read(/*flush=*/true))
+      for (const std::string& line : a.process->read(/*flush=*/true))
         if (!a.stopping) handle_line(a, line);
     finish(a, *status);
     return;
@@ -328,14 +340,12 @@ void Driver::poll(Active& a) {
 void Driver::finish(Active& a, const ExitStatus& status) {
   Trial& t = trials_[static_cast<std::size_t>(a.number)];
   t.finished = now_unix();
-  const std::filesystem::path dir = trial_dir(a.number);
   if (a.stopping) {
     t.state = a.outcome;
     t.message = a.message;
   } else if (status.signaled || status.code != 0) {
     t.state = TrialState::Failed;
-    std::string why = last_line_of(dir / "stderr.log");
-    if (why.empty() && !external()) why = last_line_of(dir / "stdout.log");
+    const std::string why = a.process->failure_detail();
     t.message = status.describe() + (why.empty() ? "" : ": " + why);
   } else {
     std::optional<double> value = a.objective;
@@ -378,6 +388,7 @@ StudyResult Driver::run() {
     }
     while (can_launch()) launch();
     if (active_.empty()) break;
+    launcher_->sync();
     for (auto& a : active_) poll(*a);
     std::erase_if(active_, [](const auto& a) { return a->number < 0; });
     std::this_thread::sleep_for(std::chrono::duration<double>(options_.poll_interval));

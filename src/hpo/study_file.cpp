@@ -305,6 +305,21 @@ void read_space(const toml::table& t, const std::string& prefix, const std::stri
   }
 }
 
+// [set] maps config keys to values; nested tables are read as dotted names, as in [space].
+void read_fixed(const toml::table& t, const std::string& prefix, const std::string& file, Params& out) {
+  for (auto&& [k, n] : t) {
+    const std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = n.as_table()) {
+      read_fixed(*sub, name, file, out);
+      continue;
+    }
+    auto value = scalar(n);
+    if (!value)
+      throw Error(fmt::format("{}: set.\"{}\" must be a number, string or boolean, got {}", file, name, type_name(n)));
+    out[name] = *value;
+  }
+}
+
 }  // namespace
 
 Study parse_study(std::string_view text, const std::filesystem::path& file) {
@@ -317,7 +332,7 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
   }
   Reader r(where, root, "");
   r.allow_only({"name", "base", "command", "metric", "direction", "trials", "timeout", "trial_timeout",
-                "threads_per_trial", "seed", "sampler", "pruner", "space"});
+                "threads_per_trial", "seed", "sampler", "pruner", "space", "set"});
   Study s;
   s.file = file;
   s.text = text;
@@ -381,6 +396,16 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
   read_space(*space->as_table(), "", where, s.space);
   validate(s.space, where);
   order_by_conditions(s.space, where);
+
+  if (const toml::node* set = r.node("set")) {
+    if (!set->is_table()) r.fail("set", fmt::format("must be a table of config keys, got {}", type_name(*set)));
+    if (!s.command.empty())
+      r.fail("set", "is for descent trials (base); a program gets fixed values in its command instead");
+    read_fixed(*set->as_table(), "", where, s.fixed);
+    for (const ParamSpec& p : s.space.params)
+      if (s.fixed.count(p.name))
+        throw Error(fmt::format("{}: set.\"{}\" is also a parameter of [space]; keep it in one of them", where, p.name));
+  }
   return s;
 }
 

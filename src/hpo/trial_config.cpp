@@ -75,6 +75,7 @@ void write_trial_config(const std::filesystem::path& file, const Study& study, c
   out << "\n";
   if (study.command.empty()) {
     toml::table config = read_base(study);
+    for (const auto& [key, value] : study.fixed) set_key(config, key, value, study.file.string());
     for (const auto& [key, value] : trial.params) set_key(config, key, value, study.file.string());
     out << config << "\n";
   } else {

@@ -25,7 +25,8 @@ std::string ExitStatus::describe() const {
 
 TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
                            const std::filesystem::path& stderr_file,
-                           const std::vector<std::pair<std::string, std::string>>& env) {
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           const std::vector<std::string>& unset_env) {
   if (argv.empty()) throw Error("hpo: empty trial command");
   // Everything the child needs is built before fork: between fork and exec only
   // async-signal-safe calls are allowed (no allocation).
@@ -38,6 +39,9 @@ TrialProcess::TrialProcess(const std::vector<std::string>& argv, const std::file
     const std::string key = entry.substr(0, entry.find('='));
     bool overridden = false;
     for (const auto& [k, v] : env) overridden = overridden || k == key;
+    for (const std::string& u : unset_env)
+      overridden = overridden || (!u.empty() && u.back() == '*' ? key.compare(0, u.size() - 1, u, 0, u.size() - 1) == 0
+                                                                : key == u);
     if (!overridden) env_strings.push_back(entry);
   }
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

@@ -8,24 +8,20 @@
 #include <utility>
 #include <vector>
 
-namespace descent::hpo {
+#include "descent/hpo.h"
 
-/// How a trial process ended.
-struct ExitStatus {
-  int code = 0;           ///< exit code, or the signal number when `signaled`
-  bool signaled = false;  ///< ended by a signal
-  /// "exit code 3" or "killed by signal 9".
-  std::string describe() const;
-};
+namespace descent::hpo {
 
 /// A running child. Its own process group lets a stop reach the trainer's children too; on
 /// Linux it also dies with the driver (PR_SET_PDEATHSIG), so a crashed study leaves no orphans.
 class TrialProcess {
  public:
-  /// Starts `argv` with stdout and stderr appended to the given files and `env` added to the
-  /// environment. Throws descent::Error when the program cannot be run.
+  /// Starts `argv` with stdout and stderr appended to the given files, `env` added to the
+  /// environment and the variables `unset_env` names removed (a trailing '*' matches a prefix).
+  /// Throws descent::Error when the program cannot be run.
   TrialProcess(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
-               const std::filesystem::path& stderr_file, const std::vector<std::pair<std::string, std::string>>& env);
+               const std::filesystem::path& stderr_file, const std::vector<std::pair<std::string, std::string>>& env,
+               const std::vector<std::string>& unset_env = {});
   /// Kills (SIGKILL) and reaps a process still running.
   ~TrialProcess();
   TrialProcess(const TrialProcess&) = delete;
