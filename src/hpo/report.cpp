@@ -108,15 +108,21 @@ std::string param_plot(const ParamSpec& spec, const Study& study, std::span<cons
 }
 
 std::string curves_plot(const Study& study, std::span<const Trial> trials) {
-  SvgPlot plot("Learning curves (blue: complete, grey: pruned)", "step", study.metric.empty() ? "value" : study.metric);
+  SvgPlot plot("Learning curves (blue: complete, grey/x: pruned)", "step",
+               study.metric.empty() ? "value" : study.metric);
   for (const Trial& t : trials)
     for (const auto& [s, v] : t.intermediate) plot.fit(s, v);
   for (const TrialState state : {TrialState::Pruned, TrialState::Complete}) {  // complete on top
     for (const Trial& t : trials) {
       if (t.state != state) continue;
       std::vector<std::pair<double, double>> points;
-      for (const auto& [s, v] : t.intermediate) points.emplace_back(s, v);
-      plot.line(points, state == TrialState::Complete ? kComplete : kPruned, 1.2);
+      for (const auto& [s, v] : t.intermediate)
+        if (std::isfinite(v)) points.emplace_back(s, v);
+      const auto color = state == TrialState::Complete ? kComplete : kPruned;
+      if (points.size() == 1)  // a one-point curve draws no line: most of ASHA's trials end so
+        plot.cross(points[0].first, points[0].second, color, fmt::format("trial {}", t.number));
+      else
+        plot.line(points, color, 1.2);
     }
   }
   return plot.render();
