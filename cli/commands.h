@@ -25,6 +25,8 @@ void register_gradcheck(CLI::App& app);
 void register_init_check(CLI::App& app);
 /// `descent report RUN_DIR [--out FILE]`.
 void register_report(CLI::App& app);
+/// `descent summary CONFIG [--set k=v ...]`.
+void register_summary(CLI::App& app);
 
 /// Runs `body`, mapping descent::Error to "error: ..." and exit code 2, anything else to 1.
 int guarded(const std::function<int()>& body);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   descent::cli::register_gradcheck(app);
   descent::cli::register_init_check(app);
   descent::cli::register_report(app);
+  descent::cli::register_summary(app);
   descent::cli::register_schedule(app);
   descent::cli::register_lr_find(app);
   try {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -220,6 +221,29 @@ INSTANTIATE_TEST_SUITE_P(Table, CliBadInput, ::testing::Range<size_t>(0, kBadCon
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
 });
+
+// `descent summary`: the layers with shapes and counts, each parameter's optimizer group (biases
+// and norm parameters without weight decay by default), without reading any data.
+TEST(Cli, SummaryShowsLayersShapesAndOptimizerGroups) {
+  auto dir = temp_dir("summary");
+  RunResult r = run("summary " + std::string(DESCENT_SOURCE_DIR) + "/examples/fashion_cnn_bn.toml", dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("[64, 5, 5]"), std::string::npos) << r.out;       // after the second max-pool
+  EXPECT_NE(r.out.find("total parameters: 225226"), std::string::npos) << r.out;  // torch counts the same net so
+  auto row = [&](const std::string& name) {
+    const size_t at = r.out.find("\n" + name + " ");
+    return at == std::string::npos ? std::string() : r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(row("9.weight").find("0.01"), std::string::npos) << row("9.weight");  // decayed
+  EXPECT_TRUE(row("9.bias").ends_with(" 0")) << row("9.bias");  // no decay on biases
+  EXPECT_NE(row("1.running_var").find("buffer"), std::string::npos) << r.out;
+  // A bad config is one line and exit 2, like train.
+  write_config(dir, "[data]\nname = \"fashion-mnist\"\n[model]\ninput_shape = [4]\nlayers = [{ type = \"lineer\", out_features = 2 }]\n[optimizer]\nlr = 0.1\n");
+  r = run("summary " + (dir / "tiny.toml").string(), dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("did you mean 'linear'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
 
 TEST(Cli, RefusesToOverwriteARun) {
   auto dir = temp_dir("overwrite");

@@ -72,6 +72,32 @@ TEST(BatchNorm, RunningStatisticsFollowTheFormula) {
   EXPECT_EQ(bn.num_batches_tracked.dtype(), DType::I64);
 }
 
+// torch's momentum=None (`momentum = "none"` in config): the running statistics are the plain
+// average over every batch seen, whatever their sizes.
+TEST(BatchNorm, CumulativeAverageIsTheMeanOfTheBatchStatistics) {
+  auto net = build("input_shape = [2]\nlayers = [{ type = \"batch_norm1d\", momentum = \"none\" }]", DType::F64);
+  auto* bn = dynamic_cast<nn::BatchNorm*>(net->children().front().second.get());
+  ASSERT_NE(bn, nullptr);
+  EXPECT_NE(bn->describe().find("momentum=None"), std::string::npos) << bn->describe();
+  std::vector<double> sum_mean = {0, 0}, sum_var = {0, 0};
+  for (int step = 0; step < 5; ++step) {
+    Tensor x = randn({4 + step, 2}, 40 + step);
+    (*net)(x);
+    const auto n = static_cast<double>(x.size(0));
+    for (int64_t c = 0; c < 2; ++c) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < x.size(0); ++i) mean += x.at({i, c}) / n;
+      for (int64_t i = 0; i < x.size(0); ++i) var += (x.at({i, c}) - mean) * (x.at({i, c}) - mean) / (n - 1);
+      sum_mean[c] += mean;
+      sum_var[c] += var;
+      EXPECT_NEAR(bn->running_mean.at({c}), sum_mean[c] / (step + 1), 1e-12) << "step " << step;
+      EXPECT_NEAR(bn->running_var.at({c}), sum_var[c] / (step + 1), 1e-12) << "step " << step;
+    }
+  }
+  EXPECT_ERROR(build("input_shape = [2]\nlayers = [{ type = \"batch_norm1d\", momentum = \"None\" }]"),
+               "momentum must be a number in [0, 1] or \"none\"");
+}
+
 TEST(BatchNorm, EvalModeUsesRunningStatisticsAndLeavesThem) {
   nn::BatchNorm1d bn(3, {.dtype = DType::F64});
   for (int i = 0; i < 5; ++i) bn(randn({8, 3}, 20 + i));

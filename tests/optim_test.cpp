@@ -671,6 +671,16 @@ TEST(Config, BuildsEachTypeWithItsKeys) {
   EXPECT_EQ(grouped->groups()[0].lr, 0.01);
   EXPECT_EQ(grouped->groups()[2].lr, 0.02);
   EXPECT_EQ(grouped->groups()[4].lr, 0.1);
+  // torch's list of group tables gives the same groups; a key a group leaves out is the optimizer's.
+  auto tables = from_toml("type = \"sgd\"\nlr = 0.1\nweight_decay = 0.5\n"
+                          "groups = [{ params = \"0.*\", lr = 0.01 }, { params = \"2.*\", weight_decay = 0.25 }]", *net);
+  ASSERT_EQ(tables->groups().size(), 5u);
+  EXPECT_EQ(tables->groups()[0].lr, 0.01);
+  EXPECT_EQ(tables->groups()[0].weight_decay, 0.5);
+  EXPECT_EQ(tables->groups()[2].lr, 0.1);
+  EXPECT_EQ(tables->groups()[2].weight_decay, 0.25);
+  EXPECT_EQ(tables->groups()[3].weight_decay, 0.0);  // 2.bias: no_decay still applies inside a group
+  EXPECT_EQ(tables->groups()[4].lr, 0.1);
   // --set overrides reach the optimizer like any key.
   Config cfg = parse_config("[data]\n[model]\ninput_shape = [3]\nlayers = [{ type = \"linear\", out_features = 2 }]\n"
                             "[optimizer]\ntype = \"adam\"\n",
@@ -711,6 +721,11 @@ const ConfigError kConfigErrors[] = {
     {"type = \"adam\"\ngroups = [\"head.*\"]", "test.toml: [optimizer]: groups[0]: 'head.*' matches no parameter"},
     {"type = \"adam\"\ngroups = [\"0.*\"]\ngroup_lr = [-1]", "Adam: group 0 lr must be >= 0"},
     {"type = \"adam\"\nno_decay = [\"\"]", "no_decay: empty selector"},
+    {"type = \"adam\"\ngroups = [{ lr = 0.1 }]", "test.toml: [optimizer] groups[0]: missing key 'params'"},
+    {"type = \"adam\"\ngroups = [{ params = \"0.*\", lrr = 0.1 }]", "groups[0]: unknown key 'lrr' (did you mean 'lr'?)"},
+    {"type = \"adam\"\ngroups = [{ params = \"0.*\" }, \"2.*\"]", "groups[1]: must be a table"},
+    {"type = \"adam\"\ngroup_lr = [0.1]\ngroups = [{ params = \"0.*\" }]", "give lr and weight_decay inside each group"},
+    {"type = \"adam\"\ngroups = [{ params = \"head.*\", lr = 0.1 }]", "groups[0]: 'head.*' matches no parameter"},
     {"type = \"adam\"\nno_decay = [\"9.*\"]", "no_decay: '9.*' matches no parameter name"},
     {"type = \"adam\"\nno_decay = [1, 2]", "key 'no_decay' must be a string or an array of strings"},
 };

@@ -344,6 +344,9 @@ class GlobalAvgPool2d : public Module {
 struct BatchNormOptions {
   double eps = 1e-5;                ///< added to the variance
   double momentum = 0.1;            ///< running = (1 - momentum) running + momentum batch
+  /// torch's momentum=None: the running statistics are the plain average of every batch seen so
+  /// far (factor 1 / num_batches_tracked after the increment); `momentum` is then ignored.
+  bool cumulative = false;
   bool affine = true;               ///< learnable weight (γ, init 1) and bias (β, init 0)
   bool track_running_stats = true;  ///< keep running_mean / running_var and use them in eval mode
   DType dtype = DType::F32;         ///< parameter and buffer dtype

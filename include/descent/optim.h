@@ -324,7 +324,9 @@ bool glob_match(const std::string& pattern, const std::string& name);
 ///   maximize;  sgd: momentum, dampening, nesterov;  adam/adamw: betas = [b1, b2], eps, amsgrad;
 ///   rmsprop: alpha, eps, momentum, centered;  adagrad: lr_decay, initial_accumulator_value, eps;
 ///   no_decay = ["bias", "norm", "1d"] (GroupingOptions);  groups = ["0.*", ...] (globs, one
-///   group each) with optional group_lr = [...] and group_weight_decay = [...], one number per glob.
+///   group each) with optional group_lr = [...] and group_weight_decay = [...], one number per glob
+///   (nan: the optimizer-wide value). In TOML, torch's form `groups = [{ params = "0.*", lr = 0.01,
+///   weight_decay = 0 }, ...]` is accepted too; load_config turns it into the flat form.
 /// Unknown types, unknown keys and bad values throw descent::Error naming the field.
 std::unique_ptr<Optimizer> make_optimizer(const Args& spec, const nn::Module& model);
 

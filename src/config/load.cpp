@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -51,6 +52,40 @@ ArgValue to_arg(const toml::node& n, const std::string& where, const std::string
 Args table_to_args(const toml::table& t, const std::string& where) {
   Args a(where);
   for (const auto& [k, v] : t) a.set(std::string(k.str()), to_arg(v, where, std::string(k.str())));
+  return a;
+}
+
+// [optimizer]: like any item, except that `groups` may be torch's list of parameter groups,
+// `groups = [{ params = "0.*", lr = 0.01, weight_decay = 0.0 }, ...]`; it becomes the flat form
+// the optimizer factory reads (`groups` globs, `group_lr`, `group_weight_decay`, nan = unset).
+Args optimizer_args(const toml::table& t, const std::string& where) {
+  const toml::array* groups = t.get_as<toml::array>("groups");
+  if (!groups || groups->empty() || !groups->front().is_table()) return table_to_args(t, where);
+  toml::table rest = t;
+  rest.erase("groups");
+  Args a = table_to_args(rest, where);
+  if (a.has("group_lr") || a.has("group_weight_decay"))
+    throw Error(fmt::format("{}: with groups as tables, give lr and weight_decay inside each group, not as group_lr/"
+                            "group_weight_decay", where));
+  std::vector<std::string> globs;
+  std::vector<double> lrs, wds;
+  bool any_lr = false, any_wd = false;
+  const double unset = std::numeric_limits<double>::quiet_NaN();
+  for (size_t i = 0; i < groups->size(); ++i) {
+    const std::string gw = fmt::format("{} groups[{}]", where, i);
+    const toml::table* g = groups->get(i)->as_table();
+    if (!g) throw Error(fmt::format("{}: must be a table like {{ params = \"0.*\", lr = 0.01 }}", gw));
+    Args ga = table_to_args(*g, gw);
+    globs.push_back(ga.get_string("params"));
+    lrs.push_back(ga.has("lr") ? ga.get_double("lr") : unset);
+    wds.push_back(ga.has("weight_decay") ? ga.get_double("weight_decay") : unset);
+    any_lr |= ga.has("lr");
+    any_wd |= ga.has("weight_decay");
+    ga.finish();
+  }
+  a.set("groups", globs);
+  if (any_lr) a.set("group_lr", lrs);
+  if (any_wd) a.set("group_weight_decay", wds);
   return a;
 }
 
@@ -176,7 +211,7 @@ Config parse_config(const std::string& text, const std::string& file, const std:
   cfg.loss = section("loss") ? table_to_args(*section("loss"), node_where(file, "loss")) : Args(node_where(file, "loss"));
   if (!cfg.loss.has("type")) cfg.loss.set("type", std::string("cross_entropy"));
   if (!section("optimizer")) throw Error(fmt::format("{}: missing section [optimizer]", file));
-  cfg.optimizer = table_to_args(*section("optimizer"), node_where(file, "optimizer"));
+  cfg.optimizer = optimizer_args(*section("optimizer"), node_where(file, "optimizer"));
   if (!cfg.optimizer.has("type")) cfg.optimizer.set("type", std::string("sgd"));
 
   // [schedule] stays TOML: its items are nested tables (warmup = {...}, main = {...}).

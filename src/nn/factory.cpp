@@ -2,8 +2,9 @@
 // Args; Args::finish() then rejects leftovers. To add a layer type: add a row to kFactories.
 #include <fmt/format.h>
 
-#include <functional>
+#include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <variant>
@@ -88,8 +89,19 @@ ops::Pool2dOptions pool_options(const Args& a, bool max_pool) {
 }
 
 BatchNormOptions bn_options(const Args& a, DType dtype) {
-  return {.eps = a.get_double("eps", 1e-5), .momentum = a.get_double("momentum", 0.1), .affine = a.get_bool("affine", true),
-          .track_running_stats = a.get_bool("track_running_stats", true), .dtype = dtype};
+  // momentum = "none" is torch's momentum=None (TOML has no null): a cumulative average.
+  bool cumulative = false;
+  double momentum = 0.1;
+  if (a.has("momentum") && std::holds_alternative<std::string>(a.values().at("momentum"))) {
+    const std::string m = a.get_string("momentum");
+    if (m != "none") throw Error(fmt::format("momentum must be a number in [0, 1] or \"none\", got \"{}\"", m));
+    cumulative = true;
+  } else {
+    momentum = a.get_double("momentum", 0.1);
+  }
+  return {.eps = a.get_double("eps", 1e-5), .momentum = momentum, .cumulative = cumulative,
+          .affine = a.get_bool("affine", true), .track_running_stats = a.get_bool("track_running_stats", true),
+          .dtype = dtype};
 }
 
 const std::map<std::string, Factory>& factories() {
@@ -246,8 +258,12 @@ std::shared_ptr<Sequential> build_model(const ModelConfig& model, DType dtype, u
 }
 
 std::string summary(const Sequential& model, const Shape& input_shape) {
-  std::ostringstream os;
-  os << fmt::format("{:<6} {:<46} {:<18} {:>10}\n", "layer", "type", "output shape", "params");
+  struct Row {
+    std::string name, type, shape;
+    int64_t params;
+  };
+  std::vector<Row> rows;
+  size_t type_width = 4, shape_width = 12;  // the headers' widths
   Shape s = input_shape;
   int64_t total = 0;
   for (const auto& [name, m] : model.children()) {
@@ -255,8 +271,14 @@ std::string summary(const Sequential& model, const Shape& input_shape) {
     int64_t n = 0;
     for (const auto& p : m->parameters()) n += p.numel();
     total += n;
-    os << fmt::format("{:<6} {:<46} {:<18} {:>10}\n", name, m->describe(), shape_str(s), n);
+    rows.push_back({name, m->describe(), shape_str(s), n});
+    type_width = std::max(type_width, rows.back().type.size());
+    shape_width = std::max(shape_width, rows.back().shape.size());
   }
+  std::ostringstream os;
+  os << fmt::format("{:<6} {:<{}} {:<{}} {:>10}\n", "layer", "type", type_width, "output shape", shape_width, "params");
+  for (const Row& r : rows)
+    os << fmt::format("{:<6} {:<{}} {:<{}} {:>10}\n", r.name, r.type, type_width, r.shape, shape_width, r.params);
   os << fmt::format("total parameters: {}\n", total);
   return os.str();
 }

@@ -38,8 +38,11 @@ Tensor BatchNorm::forward(const Tensor& x) {
                                                 : fmt::format("[N, {}] or [N, {}, L]", features_, features_)));
   const bool training = is_training();
   // torch: eval mode with tracked statistics uses them; otherwise the batch's own statistics.
+  double momentum = opt_.momentum;
+  if (opt_.cumulative && training && opt_.track_running_stats)  // torch: 1 / num_batches_tracked after ++
+    momentum = 1.0 / static_cast<double>(*num_batches_tracked.data<int64_t>() + 1);
   Tensor y = ops::batch_norm(x, running_mean, running_var, weight, bias, training || !opt_.track_running_stats,
-                             opt_.momentum, opt_.eps);
+                             momentum, opt_.eps);
   if (training && opt_.track_running_stats)
     ++*num_batches_tracked.data<int64_t>();  // after: a failed step counts nothing
   return y;
@@ -47,7 +50,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
 
 std::string BatchNorm::describe() const {
   return fmt::format("{}({}, eps={}, momentum={}, affine={}, track_running_stats={})", type_name(), features_, opt_.eps,
-                     opt_.momentum, opt_.affine, opt_.track_running_stats);
+                     opt_.cumulative ? std::string("None") : fmt::format("{}", opt_.momentum), opt_.affine,
+                     opt_.track_running_stats);
 }
 
 Shape BatchNorm::output_shape(const Shape& in) const {

@@ -3,6 +3,7 @@
 // reported before the value errors it may cause.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <functional>
 
 #include "descent/optim.h"
@@ -37,8 +38,9 @@ GroupingOptions read_grouping(const Args& a) {
   check_len("group_weight_decay", wds.size());
   for (size_t i = 0; i < globs.size(); ++i) {
     GroupRule r{.params = globs[i]};
-    if (!lrs.empty()) r.lr = lrs[i];
-    if (!wds.empty()) r.weight_decay = wds[i];
+    // nan: this group takes the optimizer-wide value (what a group table without the key means).
+    if (!lrs.empty() && !std::isnan(lrs[i])) r.lr = lrs[i];
+    if (!wds.empty() && !std::isnan(wds[i])) r.weight_decay = wds[i];
     g.groups.push_back(r);
   }
   return g;
