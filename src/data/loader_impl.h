@@ -1,6 +1,7 @@
 // Internal: the state behind a Loader, shared by loader.cpp (batch making) and prefetch.cpp
 // (serving batches, synchronously or from a background thread).
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -39,8 +40,9 @@ struct Loader::Impl {
   LoaderCore core;
   int64_t position = 0;   // samples handed to the caller this epoch
 
-  // Prefetch state (unused without prefetch), guarded by mu.
+  // Prefetch state (unused without prefetch), guarded by mu unless said otherwise.
   struct Item {
+    int64_t pos = 0;      // the sample position the batch starts at
     Batch batch;
     std::exception_ptr error;
   };
@@ -49,8 +51,9 @@ struct Loader::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<Item> ready;
-  int64_t produce_pos = 0;   // next sample position the worker makes a batch for
-  bool busy = false;         // the worker is inside make_batch (core must not change)
+  int64_t produce_pos = 0;            // next sample position the worker makes a batch for
+  std::atomic<int64_t> consumed{0};   // = position, published for the worker (written by the caller only)
+  bool busy = false;                  // the worker is inside make_batch (core must not change)
   bool stop = false;
 
   ~Impl();
@@ -58,7 +61,7 @@ struct Loader::Impl {
   void run_worker();
   /// Moves to (epoch, position, seed), discarding batches made ahead.
   void reset(int64_t epoch, int64_t position, uint64_t seed);
-  /// The next batch, made now or taken from the worker.
+  /// The next batch: the worker's when it is ready, else made now on the caller's thread.
   bool next(Batch& out);
 };
 
