@@ -108,7 +108,7 @@ void register_tune(CLI::App& app) {
       namespace hpo = descent::hpo;
       dist::Communicator& comm = dist::world();
       g_stop.store(false);
-      StopOnSignals signals;  // under mpirun, the other ranks ignore the signals: rank 0 stops them
+      StopOnSignals signals;             // under mpirun, the other ranks ignore the signals: rank 0 stops them
       constexpr double kMpiTick = 0.02;  // seconds between message exchanges of the ranks
       if (comm.size() > 1 && comm.rank() != 0) {
         serve_trials(comm, kMpiTick);

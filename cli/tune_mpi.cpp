@@ -17,8 +17,8 @@ using nlohmann::json;
 
 // A trial's process must not believe it is an MPI rank: `descent train` calls MPI_Init when it
 // sees a launcher's variables, and would then try to join this job.
-const std::vector<std::string> kLauncherVariables = {"OMPI_*", "PMIX_*", "PMI_*", "OPAL_*", "PRTE_*",
-                                                      "ORTE_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "HYDRA_*"};
+const std::vector<std::string> kLauncherVariables = {"OMPI_*", "PMIX_*",          "PMI_*",           "OPAL_*", "PRTE_*",
+                                                     "ORTE_*", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "HYDRA_*"};
 
 void sleep_for(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
 
@@ -100,7 +100,9 @@ class CountedTrial : public hpo::TrialHandle {
 class MpiLauncher : public hpo::Launcher {
  public:
   MpiLauncher(dist::Communicator& comm, int jobs_per_rank)
-      : comm_(comm), jobs_(jobs_per_rank), running_(static_cast<std::size_t>(comm.size()), 0),
+      : comm_(comm),
+        jobs_(jobs_per_rank),
+        running_(static_cast<std::size_t>(comm.size()), 0),
         local_(hpo::local_launcher(jobs_per_rank)) {
     if (jobs_per_rank < 1) throw Error(fmt::format("--jobs must be >= 1 (got {})", jobs_per_rank));
   }

@@ -112,8 +112,8 @@ TEST(HpoMpi, EveryRankRunsTrialsAndRankZeroKeepsTheStudy) {
       "mode = {{ type = \"categorical\", choices = [\"ok\", \"fail\"] }}\n",
       program.string());
   const fs::path out = dir.path() / "study";
-  const RunResult r = tune_on_two_ranks(dir.path(), fmt::format("{} --out {}", (dir.path() / "study.toml").string(),
-                                                                  out.string()));
+  const RunResult r =
+      tune_on_two_ranks(dir.path(), fmt::format("{} --out {}", (dir.path() / "study.toml").string(), out.string()));
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("best: trial"), std::string::npos) << r.out;  // rank 0's table and summary
   EXPECT_EQ(r.err.find("fork"), std::string::npos) << r.err;         // no MPI warning about fork()
@@ -175,8 +175,8 @@ TEST(HpoMpi, DescentTrainTrialsRunOnTheRanksAsOneProcessRuns) {
   text += "[space]\n\"optimizer.lr\" = { type = \"loguniform\", low = 0.01, high = 0.1 }\n";
   std::ofstream(dir.path() / "study.toml") << text;
   const fs::path out = dir.path() / "study";
-  const RunResult r = tune_on_two_ranks(dir.path(), fmt::format("{} --out {} --quiet",
-                                                                  (dir.path() / "study.toml").string(), out.string()));
+  const RunResult r = tune_on_two_ranks(
+      dir.path(), fmt::format("{} --out {} --quiet", (dir.path() / "study.toml").string(), out.string()));
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   const std::vector<hpo::Trial> trials = hpo::load_trials(out);
   ASSERT_EQ(trials.size(), 2u);
@@ -194,8 +194,8 @@ TEST(HpoMpi, ABadStudyStopsEveryRankWithOneMessage) {
   TempDir dir;
   std::ofstream(dir.path() / "bad.toml") << "command = [\"true\"]\ntrials = 2\n[space]\n"
                                             "x = { type = \"uniform\", low = 0.0, high = 1.0 }\n";
-  const RunResult r = tune_on_two_ranks(dir.path(), (dir.path() / "bad.toml").string() + " --out " +
-                                                        (dir.path() / "study").string());
+  const RunResult r =
+      tune_on_two_ranks(dir.path(), (dir.path() / "bad.toml").string() + " --out " + (dir.path() / "study").string());
   EXPECT_EQ(r.code, 2) << r.out << r.err;
   const std::string expected = "error: " + (dir.path() / "bad.toml").string() + ": direction is required";
   std::size_t n = 0;

@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,7 +25,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "descent/error.h"
 #include "hpo/storage.h"
@@ -284,7 +285,8 @@ TEST(HpoStudyFile, SyntaxErrorAndMissingFileNameTheFile) {
 TEST(HpoStudyFile, SetGivesEveryTrialTheSameConfigKeys) {
   const hpo::Study s = hpo::parse_study(std::string(kHeader) +
                                             "[set]\n\"data.validation_split\" = 0.1\ntrain = { epochs = 9, "
-                                            "threads = 1 }\n" + kSpace,
+                                            "threads = 1 }\n" +
+                                            kSpace,
                                         "studies/good.toml");
   EXPECT_EQ(s.fixed, (hpo::Params{{"data.validation_split", 0.1},
                                   {"train.epochs", std::int64_t{9}},
@@ -729,7 +731,8 @@ TEST(HpoTrialConfig, ParametersLandInTablesAndArraysOfTheBaseConfig) {
   hpo::Study study = hpo::parse_study(
       "metric = \"val_acc\"\ndirection = \"maximize\"\ntrials = 1\n"
       "[base.model]\nlayers = [ { type = \"linear\", out_features = 64 }, { type = \"relu\" } ]\n"
-      "[base.optimizer]\ntype = \"sgd\"\nlr = 0.1\n" + std::string(kSpace),
+      "[base.optimizer]\ntype = \"sgd\"\nlr = 0.1\n" +
+          std::string(kSpace),
       dir.path() / "s.toml");
   const hpo::Trial best{.number = 3,
                         .params = {{"model.layers.0.out_features", std::int64_t{256}},
@@ -797,6 +800,15 @@ TEST(HpoStorage, RoundTripsTrialsOfEveryValueType) {
   EXPECT_EQ(t.requeued_as, 1);
   EXPECT_FALSE(t.value);
   EXPECT_EQ(trials[1].state, TrialState::Waiting);
+  // WAL mode is a property of the file: another connection sees it.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / "study.db").string().c_str(), &other), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(other, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(other);
 }
 
 TEST(HpoStorage, NotADatabaseIsAClearError) {
@@ -956,9 +968,10 @@ TEST(HpoDriver, PrunesAndKillsEarlyReproducibly) {
 TEST(HpoDriver, HyperbandRungsFollowEachTrialsBracketAndAreStored) {
   TempDir dir;
   // min 1, max 6, eta 2: brackets 0, 1, 2 with first rungs at steps 1, 2, 4.
-  const hpo::Study study = fake_study("", "sampler = { type = \"grid\", points = 6 }\n"
-                                          "pruner = { type = \"hyperband\", min_resource = 1, max_resource = 6, "
-                                          "reduction_factor = 2 }");
+  const hpo::Study study = fake_study("",
+                                      "sampler = { type = \"grid\", points = 6 }\n"
+                                      "pruner = { type = \"hyperband\", min_resource = 1, max_resource = 6, "
+                                      "reduction_factor = 2 }");
   const hpo::StudyResult r = hpo::run_study(study, fake_options(dir.path()));
   ASSERT_EQ(r.trials.size(), 6u);
   hpo::HyperbandPruner hyperband({.min_resource = 1, .max_resource = 6, .reduction_factor = 2});

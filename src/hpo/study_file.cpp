@@ -404,7 +404,8 @@ Study parse_study(std::string_view text, const std::filesystem::path& file) {
     read_fixed(*set->as_table(), "", where, s.fixed);
     for (const ParamSpec& p : s.space.params)
       if (s.fixed.count(p.name))
-        throw Error(fmt::format("{}: set.\"{}\" is also a parameter of [space]; keep it in one of them", where, p.name));
+        throw Error(
+            fmt::format("{}: set.\"{}\" is also a parameter of [space]; keep it in one of them", where, p.name));
   }
   return s;
 }
