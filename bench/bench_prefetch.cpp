@@ -14,7 +14,9 @@
 // over the runs, and the median over runs of the per-run ratio prefetch/premade (adjacent blocks,
 // so less sensitive to load changes than the ratio of medians), and the median time per step
 // spent inside loader.next() — the data time left in the step, which, unlike the step time, a
-// loaded machine hardly blurs. With `aug` the loaders also do
+// loaded machine hardly blurs, and the training thread's CPU time per step (with threads=1 the
+// whole step's work: equal for the three when handing over a batch costs the step nothing). With
+// `aug` the loaders also do
 // the augmentation of examples/fashion_cnn_aug.toml (crop with padding 2, flip, translation 2),
 // which costs more per batch; the pre-made batches are the augmented ones.
 //
@@ -23,6 +25,7 @@
 // Needs dataset-fashion-mnist. Prints one RESULT line.
 #include <fmt/format.h>
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,6 +38,14 @@ using namespace descent;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// CPU seconds of the calling thread: unlike wall time, not inflated while the thread waits for
+// a core on a busy machine.
+double thread_cpu() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -98,16 +109,19 @@ int main(int argc, char** argv) {
     opt.step();
     sink += l.item();
   };
-  // Seconds per step of one block.
-  auto block_premade = [&] {
+  // Seconds per step of one block; `cpu` gets the training thread's CPU seconds per step.
+  auto block_premade = [&](double& cpu) {
+    const double c0 = thread_cpu();
     auto t0 = Clock::now();
     for (const auto& b : premade) step(b);
+    cpu = (thread_cpu() - c0) / steps;
     return std::chrono::duration<double>(Clock::now() - t0).count() / steps;
   };
   // Also adds to `wait` the seconds per step spent inside loader.next(): the data time the step
   // still sees (for the sync loader: the whole batch making).
-  auto block_loader = [&](data::Loader& loader, double& wait) {
+  auto block_loader = [&](data::Loader& loader, double& wait, double& cpu) {
     loader.start_epoch(0);  // same batches as premade; a prefetch loader starts making them here
+    const double c0 = thread_cpu();
     auto t0 = Clock::now();
     double in_next = 0;
     data::Batch b;
@@ -119,27 +133,29 @@ int main(int argc, char** argv) {
       step(b);
     }
     wait = in_next / steps;
+    cpu = (thread_cpu() - c0) / steps;
     return std::chrono::duration<double>(Clock::now() - t0).count() / steps;
   };
 
-  double w_pf = 0, w_sync = 0;
-  block_premade();  // warm-up: primitive caches, allocator, page faults
-  block_loader(prefetch, w_pf);
-  block_loader(sync, w_sync);
+  double w_pf = 0, w_sync = 0, c_pre = 0, c_pf = 0, c_sync = 0;
+  block_premade(c_pre);  // warm-up: primitive caches, allocator, page faults
+  block_loader(prefetch, w_pf, c_pf);
+  block_loader(sync, w_sync, c_sync);
 
-  std::vector<double> t_pre, t_pf, t_sync, ratio_pf, ratio_sync, wait_pf, wait_sync;
+  std::vector<double> t_pre, t_pf, t_sync, ratio_pf, ratio_sync, wait_pf, wait_sync, cpu_pre, cpu_pf, cpu_sync;
   for (int r = 0; r < runs; ++r) {
     double pre = 0, pf = 0, sy = 0;
     for (int k = 0; k < 3; ++k) {  // rotate the order: run r starts with variant r % 3
       switch ((r + k) % 3) {
-        case 0: pre = block_premade(); break;
-        case 1: pf = block_loader(prefetch, w_pf); break;
-        default: sy = block_loader(sync, w_sync); break;
+        case 0: pre = block_premade(c_pre); break;
+        case 1: pf = block_loader(prefetch, w_pf, c_pf); break;
+        default: sy = block_loader(sync, w_sync, c_sync); break;
       }
     }
     t_pre.push_back(pre), t_pf.push_back(pf), t_sync.push_back(sy);
     ratio_pf.push_back(pf / pre), ratio_sync.push_back(sy / pre);
     wait_pf.push_back(w_pf), wait_sync.push_back(w_sync);
+    cpu_pre.push_back(c_pre), cpu_pf.push_back(c_pf), cpu_sync.push_back(c_sync);
     fmt::print("run {}: premade {:.3f} ms  prefetch {:.3f} ms (in next {:.4f} ms)  sync {:.3f} ms (in next {:.4f} ms)  "
                "prefetch/premade {:.4f}\n",
                r + 1, 1e3 * pre, 1e3 * pf, 1e3 * w_pf, 1e3 * sy, 1e3 * w_sync, pf / pre);
@@ -149,7 +165,9 @@ int main(int argc, char** argv) {
   fmt::print(
       "RESULT model=cnn batch=128 threads={} aug={} steps={} runs={} premade_ms={:.3f} prefetch_ms={:.3f} sync_ms={:.3f} "
       "ratio_prefetch_premade={:.4f} (median of per-run ratios; of medians {:.4f}) ratio_sync_premade={:.4f} "
-      "prefetch_next_ms={:.4f} sync_next_ms={:.4f} prefetch_next_share={:.5f} loss_sum={:.3f}\n",
+      "prefetch_next_ms={:.4f} sync_next_ms={:.4f} prefetch_next_share={:.5f} thread_cpu_ms premade={:.3f} prefetch={:.3f} "
+      "sync={:.3f} loss_sum={:.3f}\n",
       threads, aug ? 1 : 0, steps, runs, 1e3 * mp, 1e3 * mf, 1e3 * ms, median(ratio_pf), mf / mp, median(ratio_sync),
-      1e3 * median(wait_pf), 1e3 * median(wait_sync), median(wait_pf) / mp, sink);
+      1e3 * median(wait_pf), 1e3 * median(wait_sync), median(wait_pf) / mp, 1e3 * median(cpu_pre), 1e3 * median(cpu_pf),
+      1e3 * median(cpu_sync), sink);
 }
