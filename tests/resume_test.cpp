@@ -273,6 +273,45 @@ TEST(Resume, ChangedConfigAndMissingCheckpointsAreClearErrors) {
   fs::remove_all(run);
 }
 
+// The divergence guard's counters travel in the checkpoint: lr 10 blows the loss up, the guard
+// rolls back and scales the lr (of a schedule) down; a run stopped after the first rollbacks and
+// resumed keeps the scaled lr, the smoothed loss and the rollback count, and ends with the same
+// bits and the same guard events as the run never stopped.
+TEST(Resume, KeepsTheDivergenceGuardsState) {
+  std::string text = io::read_file(std::string(DESCENT_TEST_DATA) + "/diag/relu_lr10.toml");
+  std::string data_dir = "\"";  // the fixture's paths are relative to the repository root
+  data_dir += DESCENT_TEST_DATA;
+  data_dir += "/";
+  for (size_t at; (at = text.find("\"tests/data/")) != std::string::npos;) text.replace(at, 12, data_dir);
+  text.replace(text.find("epochs = 8"), 10, "epochs = 3");
+  text += "[schedule]\nmain = { type = \"cosine\" }\n[checkpoint]\nevery_epochs = 0\nmin_seconds = 0\n";
+  const fs::path& full = uninterrupted(text);
+  auto guard_events = [](const fs::path& run) {
+    std::vector<json> out;
+    std::ifstream in(run / "health.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (json j = json::parse(line); j["kind"] == "guard") out.push_back(j);
+    return out;
+  };
+  const std::vector<json> events = guard_events(full);
+  ASSERT_GE(events.size(), 2u) << "the fixture no longer makes the guard roll back";
+  const int64_t stop = events[1]["step"].get<int64_t>() + 1;  // after the second rollback
+  fs::path run = temp_dir("guard");
+  {
+    train::Trainer t(config_of(text), {.run_dir = run.string(), .progress = false});
+    t.add_callback(std::make_shared<StopAt>(t, stop));
+    t.fit();
+    ASSERT_TRUE(t.interrupted());
+  }
+  train::Trainer resumed(config_of(text), {.run_dir = run.string(), .progress = false, .resume = true});
+  resumed.fit();
+  expect_same_run(full, run);
+  const std::vector<json> after = guard_events(run);
+  ASSERT_EQ(after.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(after[i].dump(), events[i].dump()) << i;
+  fs::remove_all(run);
+}
+
 TEST(Resume, KeepsTheLastKAndTheBestEpoch) {
   // every_steps = 1, keep_last = 3, metric test_acc: the last three plus the best epoch's.
   const std::string text =

@@ -217,6 +217,14 @@ class TrainingHealth {
   int64_t rollbacks() const;
   /// The message of the guard giving up ("" while it has not).
   const std::string& give_up_message() const;
+  /// What a checkpoint keeps (smoothed loss, rollbacks, lr scale, open window, verdicts, the guard's
+  /// snapshots' step and loss), as JSON; the snapshots' tensors come from state_tensors().
+  std::string save_state() const;
+  /// The guard's snapshots (weights, buffers, optimizer state), each stored once.
+  nn::NamedTensors state_tensors() const;
+  /// Restores save_state() and state_tensors() output after start() when a run resumes. Throws
+  /// descent::Error on malformed or incomplete state.
+  void load_state(const std::string& state, const nn::NamedTensors& tensors);
 
  private:
   struct Impl;

@@ -96,6 +96,8 @@ std::string Checkpointer::save(const TrainerParts& p, const LoopState& loop, std
   for (const auto& [name, t] : p.optimizer.state()) tensors.emplace_back("optimizer." + name, t);
   if (p.early_stop)
     for (const auto& [name, t] : p.early_stop->best_state()) tensors.emplace_back("early_stopping." + name, t);
+  if (p.health)
+    for (const auto& [name, t] : p.health->state_tensors()) tensors.emplace_back("health." + name, t);
 
   const data::LoaderState ls = p.train_loader.state();
   json groups = json::array();
@@ -126,6 +128,7 @@ std::string Checkpointer::save(const TrainerParts& p, const LoopState& loop, std
       {"best", best},
       {"metric_value", metric_value ? num(*metric_value) : json(nullptr)},
       {"callbacks", callbacks},
+      {"health", p.health ? json::parse(p.health->save_state()) : json(nullptr)},
       // what `descent eval`/`export --from latest|best` apply to raw inputs (null: no standardization)
       {"standardizer", p.standardizer && p.standardizer->num_features() > 0 ? json::parse(p.standardizer->to_json())
                                                                             : json(nullptr)},
@@ -162,11 +165,12 @@ LoopState Checkpointer::resume(const TrainerParts& p, std::vector<std::string>& 
     if (cfg_text != p.cfg.resolved_toml)
       throw Error(fmt::format("{}: the config differs from the one this checkpoint was trained with ({}); resume needs the "
                               "same config", file, first_difference(cfg_text, p.cfg.resolved_toml)));
-    nn::NamedTensors model_t, optim_t, best_t;
+    nn::NamedTensors model_t, optim_t, best_t, health_t;
     for (auto& [name, t] : ck->tensors) {
       if (name.rfind("model.", 0) == 0) model_t.emplace_back(name.substr(6), t);
       else if (name.rfind("optimizer.", 0) == 0) optim_t.emplace_back(name.substr(10), t);
       else if (name.rfind("early_stopping.", 0) == 0) best_t.emplace_back(name.substr(15), t);
+      else if (name.rfind("health.", 0) == 0) health_t.emplace_back(name.substr(7), t);
       else throw Error(fmt::format("{}: unexpected tensor '{}'", file, name));
     }
     io::load_state_dict(p.model, model_t, file);
@@ -212,6 +216,10 @@ LoopState Checkpointer::resume(const TrainerParts& p, std::vector<std::string>& 
                    .correct = num(l.at("correct")), .seen = l.at("seen").get<int64_t>(),
                    .penalty_sum = num(l.at("penalty_sum")), .skipped_steps = l.at("skipped_steps").get<int64_t>(),
                    .stop = l.at("stop").get<bool>()};
+    if (s.contains("health") && !s.at("health").is_null()) {
+      loop.health_state = s.at("health").dump();
+      loop.health_tensors = std::move(health_t);
+    }
     if (!loop.epoch_done) {
       const json& ld = s.at("loader");
       p.train_loader.restore({.epoch = ld.at("epoch").get<int64_t>(), .position = ld.at("position").get<int64_t>(),

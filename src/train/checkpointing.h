@@ -4,8 +4,8 @@
 // weights, buffers and optimizer state; and as JSON the loop position (epoch, step, the epoch's
 // running loss/accuracy sums), the loader position, the optimizer's step count, lr and momentum,
 // the schedule state, every Dropout generator, the metrics history, the best-checkpoint record,
-// each stateful callback's state, the standardization fitted on the training split, the resolved
-// config and the manifest. Doubles are stored so they
+// each stateful callback's state, the health monitor's counters, the standardization fitted on
+// the training split, the resolved config and the manifest. Doubles are stored so they
 // read back bit for bit (NaN and infinities as strings), which makes a resumed run identical to an
 // uninterrupted one.
 #pragma once
@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "descent/diag.h"
 #include "descent/io.h"
 #include "descent/regularize.h"
 #include "descent/sched.h"
@@ -38,6 +39,8 @@ struct LoopState {
   double penalty_sum = 0.0;  ///< the epoch's L1/L2 penalty sum so far
   int64_t skipped_steps = 0; ///< steps skipped for non-finite gradients, whole run
   bool stop = false;         ///< the loop decided to end after this epoch (early stopping, max_steps)
+  std::string health_state = {};  ///< TrainingHealth::save_state() of the checkpoint ("" = none), for after its start()
+  nn::NamedTensors health_tensors = {};  ///< TrainingHealth::state_tensors() of the checkpoint
 };
 
 /// References to everything a checkpoint captures.
@@ -52,6 +55,7 @@ struct TrainerParts {
   nlohmann::json& manifest;
   optim::EarlyStopping* early_stop;  ///< null without [early_stopping]
   const data::Standardizer* standardizer = nullptr;  ///< the run's fitted standardization (null: none)
+  diag::TrainingHealth* health = nullptr;            ///< the health monitor and divergence guard (null: none)
 };
 
 /// Writes checkpoints on the configured cadence, keeps the last K and the best, and resumes.

@@ -410,7 +410,7 @@ EpochMetrics Trainer::fit() {
   std::unique_ptr<Checkpointer> ckpt;
   if (!s.opts.run_dir.empty()) ckpt = std::make_unique<Checkpointer>(s.checkpoint, s.opts.run_dir);
   TrainerParts parts{cfg, *s.model, *s.optimizer, s.schedule.get(), *s.train_loader, s.history, s.callbacks, manifest,
-                     s.early_stop.get(), &s.data.standardizer};
+                     s.early_stop.get(), &s.data.standardizer, s.health.get()};
   LoopState resumed;
   if (s.opts.resume) {
     if (!ckpt) throw Error("resume needs a run folder");
@@ -439,6 +439,8 @@ EpochMetrics Trainer::fit() {
     if (writer && show) progress.line(text);
     else if (writer) fmt::print(stderr, "{}\n", text);
   });
+  if (!resumed.health_state.empty())  // after start(), which begins a fresh run's state
+    s.health->load_state(resumed.health_state, resumed.health_tensors);
   const bool mid_epoch = s.opts.resume && !resumed.epoch_done;
   const int64_t first_epoch = s.opts.resume ? resumed.epoch + (resumed.epoch_done ? 1 : 0) : 1;
   s.stop_requested = false;
