@@ -169,6 +169,33 @@ TEST(Dropout, ScalesInTrainingAndIsIdentityInEval) {
   EXPECT_EQ(d(x).to_vector(), x.to_vector());
 }
 
+// Dropout2d zeroes whole feature maps (each (sample, channel) is kept or dropped as one) with
+// inverted scaling; identity in eval; the gradient flows through the same mask.
+TEST(Dropout, Dropout2dDropsWholeChannels) {
+  auto net = build("input_shape = [6, 3, 4]\nlayers = [{ type = \"dropout2d\", p = 0.5 }]", DType::F64);
+  Tensor x = (randn({5, 6, 3, 4}, 3) + 10.0).requires_grad_();  // no element is 0 by chance
+  Tensor y = (*net)(x);
+  int64_t dropped = 0;
+  for (int64_t n = 0; n < 5; ++n)
+    for (int64_t c = 0; c < 6; ++c) {
+      const bool zero = y.at({n, c, 0, 0}) == 0.0;
+      dropped += zero;
+      for (int64_t i = 0; i < 12; ++i) {
+        const double expect = zero ? 0.0 : 2.0 * x.at({n, c, i / 4, i % 4});
+        EXPECT_DOUBLE_EQ(y.at({n, c, i / 4, i % 4}), expect) << n << "," << c << "," << i;
+      }
+    }
+  EXPECT_GT(dropped, 5);  // 30 maps at p = 0.5: about 15 dropped
+  EXPECT_LT(dropped, 25);
+  ops::sum(y).backward();
+  for (int64_t n = 0; n < 5; ++n)
+    for (int64_t c = 0; c < 6; ++c) EXPECT_EQ(x.grad().at({n, c, 2, 3}), y.at({n, c, 0, 0}) == 0.0 ? 0.0 : 2.0);
+  net->eval();
+  Tensor z = randn({2, 6, 3, 4}, 4);
+  EXPECT_EQ((*net)(z).to_vector(), z.to_vector());
+  EXPECT_ERROR(build("input_shape = [10]\nlayers = [{ type = \"dropout2d\" }]"), "dropout2d");
+}
+
 TEST(Dropout, SameSeedSameMasks) {
   nn::Dropout a(0.5, 11), b(0.5, 11), c(0.5, 12);
   Tensor x = ones({64, 32});

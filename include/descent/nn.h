@@ -434,9 +434,20 @@ class Dropout : public Module {
   /// The mask generator (its state goes into checkpoints).
   Generator& generator() { return gen_; }
 
- private:
+ protected:
   double p_;
   Generator gen_;
+};
+
+/// Channel dropout (torch's Dropout2d) on [N, C, H, W] (or [C, H, W] unbatched): zeroes whole
+/// feature maps with probability p, the kept ones divided by 1 - p. Neighbouring pixels of a map
+/// are correlated, so element dropout barely regularizes convolutional features; dropping maps does.
+class Dropout2d : public Dropout {
+ public:
+  explicit Dropout2d(double p = 0.5, uint64_t seed = 0) : Dropout(p, seed) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Dropout2d"; }
+  std::string describe() const override;
 };
 
 }  // namespace descent::nn

@@ -7,7 +7,7 @@
 //   MaxPool2d → MaxPool                AvgPool2d → AveragePool       GlobalAvgPool2d → GlobalAveragePool, Flatten
 //   AdaptiveAvgPool2d → AveragePool (output dividing the input) or GlobalAveragePool (1x1)
 //   ReLU/Sigmoid/Tanh/LeakyReLU/ELU/SELU/Softmax/LogSoftmax/Flatten → the op of the same name
-//   Dropout, Identity → nothing (identity in eval mode)
+//   Dropout, Dropout2d, Identity → nothing (identity in eval mode)
 // A run's standardization (OnnxOptions::input_shift/input_scale) becomes Sub + Div nodes in front,
 // so the exported model takes the raw features, as the data file holds them.
 // Initializers keep the state_dict names ("0.weight"), so the ONNX file reads like the torch model.
@@ -185,7 +185,7 @@ void add_layer(GraphBuilder& b, const nn::Module& m, const std::string& i, const
     attr(b.node("Softmax", p), "axis", sm->dim());
   } else if (auto* lsm = dynamic_cast<const nn::LogSoftmax*>(&m)) {
     attr(b.node("LogSoftmax", p), "axis", lsm->dim());
-  } else if (type == "Dropout" || type == "Identity") {
+  } else if (type == "Dropout" || type == "Dropout2d" || type == "Identity") {
     // identity in eval mode: no node
   } else {
     throw Error(fmt::format("layer {} ({}) has no ONNX mapping in descent; supported: Linear, Conv2d, BatchNorm1d/2d, "

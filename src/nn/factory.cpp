@@ -177,6 +177,11 @@ const std::map<std::string, Factory>& factories() {
          // The mask generator is seeded from the build generator: the run's seed fixes every mask.
          return std::make_shared<Dropout>(a.get_double("p", 0.5), c.gen.next_u64());
        }},
+      {"dropout2d",
+       [](const Args& a, BuildContext& c) -> std::shared_ptr<Module> {
+         chw_of(c.in, "dropout2d");
+         return std::make_shared<Dropout2d>(a.get_double("p", 0.5), c.gen.next_u64());
+       }},
       {"flatten", [](const Args&, BuildContext&) -> std::shared_ptr<Module> { return std::make_shared<Flatten>(); }},
       {"identity", [](const Args&, BuildContext&) -> std::shared_ptr<Module> { return std::make_shared<Identity>(); }},
       {"relu", [](const Args&, BuildContext&) -> std::shared_ptr<Module> { return std::make_shared<ReLU>(); }},
