@@ -307,3 +307,33 @@ TEST(EvalCli, BadInputIsAOneLineErrorNamingWhat) {
   fs::remove_all(wrong);
   fs::remove_all(unfinished);
 }
+
+TEST(ExportCli, WritesTheStandardizationAlongAndRefusesLayersWithoutOnnx) {
+  const fs::path run = trained("weather", weather());
+  // safetensors out of the best checkpoint keeps the statistics next to the weights.
+  const fs::path st = root() / "best.safetensors";
+  Output o = cli("export " + run.string() + " --format safetensors --from best --out " + st.string());
+  ASSERT_EQ(o.code, 0) << o.out;
+  io::SafetensorsData d = io::load_safetensors(st.string());
+  EXPECT_EQ(d.metadata.at("descent.standardizer"), train::load_run(run.string()).standardizer.to_json());
+  if (io::onnx_available()) {
+    const fs::path onnx = root() / "model.onnx";
+    Output e = cli("export " + run.string() + " --out " + onnx.string());
+    ASSERT_EQ(e.code, 0) << e.out;
+    EXPECT_NE(e.out.find("raw features standardized in the graph (standard)"), std::string::npos) << e.out;
+  }
+  // A layer ONNX cannot express: a one-line error naming it, and no file.
+  const fs::path gelu = root() / "gelu";
+  fs::copy(run, gelu, fs::copy_options::recursive);
+  std::string cfg = io::read_file((gelu / "config.toml").string());
+  ASSERT_NE(cfg.find("tanh"), std::string::npos);
+  cfg.replace(cfg.find("tanh"), 4, "gelu");
+  std::ofstream(gelu / "config.toml") << cfg;
+  const fs::path out = root() / "gelu.onnx";
+  Output g = cli("export " + gelu.string() + " --out " + out.string());
+  EXPECT_EQ(g.code, 2) << g.out;
+  EXPECT_EQ(std::count(g.out.begin(), g.out.end(), '\n'), 1) << g.out;
+  EXPECT_NE(g.out.find(io::onnx_available() ? "layer 1 (GELU" : "libonnx-dev"), std::string::npos) << g.out;
+  EXPECT_FALSE(fs::exists(out));
+  fs::remove_all(gelu);
+}
