@@ -7,7 +7,9 @@
 // diag_test_util.h) that asserts the numbers, verdict or message text the tool must produce.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "descent/descent.h"
@@ -268,6 +270,69 @@ TEST(Cli, GradcheckPassesOnTheMlpAndCnnFixtures) {
     EXPECT_NE(r.out.find("0.weight"), std::string::npos);
     EXPECT_NE(r.out.find("input"), std::string::npos);
   }
+}
+
+// The examples of the issue on the real data (dataset-fashion-mnist, installed by install-deps):
+// `descent gradcheck` on the MLP and the CNN passes, sampling a few elements of each tensor (every
+// element of the small ones); `descent init-check examples/deep_tanh.toml` shows the textbook
+// pattern in the std per layer it writes to init-check.json.
+namespace {
+bool have_fashion_mnist() { return fs::exists(std::string(data::kDebianDatasetDir) + "/fashion-mnist"); }
+std::string example(const std::string& name) { return std::string(DESCENT_SOURCE_DIR) + "/examples/" + name; }
+}  // namespace
+
+TEST(Cli, GradcheckPassesOnTheFashionMlpAndCnnExamples) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  for (const char* name : {"fashion_mlp.toml", "fashion_cnn.toml"}) {
+    TempDir dir(std::string("gradcheck_example_") + name);
+    RunResult r = run_cli("gradcheck " + example(name) + " --samples 40 --batch 2", dir.path);
+    EXPECT_EQ(r.code, 0) << name << "\n" << r.out << r.err;
+    EXPECT_NE(r.out.find("PASS: every gradient matches"), std::string::npos) << r.out;
+    // one row per parameter tensor and the input: 3 linear layers, or 2 conv + 2 linear
+    const size_t rows = std::string(name) == "fashion_mlp.toml" ? 7 : 9;
+    size_t pass = 0;
+    for (size_t at = r.out.find("  PASS\n"); at != std::string::npos; at = r.out.find("  PASS\n", at + 1)) ++pass;
+    EXPECT_EQ(pass, rows) << r.out;
+    EXPECT_NE(r.out.find("float64, batch 2 (jitter 0.0001)"), std::string::npos) << r.out;
+  }
+  TempDir dir("gradcheck_bad_jitter");
+  RunResult bad = run_cli("gradcheck " + example("fashion_mlp.toml") + " --jitter -1", dir.path);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--jitter must be >= 0, got -1"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, InitCheckOnDeepTanhShowsCollapseSaturationAndXavier) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  TempDir dir("init_check_deep_tanh");
+  RunResult r = run_cli("init-check " + example("deep_tanh.toml") +
+                            " --init 'normal(0.01)' --init 'normal(1.0)' --init xavier --batch 128 --out " +
+                            (dir.path / "out").string(),
+                        dir.path);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("normal(0.01): vanishing"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("normal(1.0): saturated"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("xavier_uniform: healthy"), std::string::npos) << r.out;
+  // The reported std of the 10 tanh layers, per init.
+  std::map<std::string, std::vector<double>> stds, saturated;
+  for (const auto& row : nlohmann::json::parse(read_file(dir.path / "out" / "init-check.json")))
+    if (row["type"] == "tanh") {
+      stds[row["init"]].push_back(row["std"].get<double>());
+      saturated[row["init"]].push_back(row["saturated"].get<double>());
+    }
+  const std::vector<double>& small = stds["normal(0.01)"];
+  const std::vector<double>& xavier = stds["xavier_uniform"];
+  ASSERT_EQ(small.size(), 10u);
+  ASSERT_EQ(xavier.size(), 10u);
+  ASSERT_EQ(saturated["normal(1.0)"].size(), 10u);
+  // std 0.01: every layer shrinks the activations (by about 0.01·√500 ≈ 0.22), the last is ~0.
+  for (size_t i = 1; i < small.size(); ++i) EXPECT_LT(small[i], 0.5 * small[i - 1]) << "tanh layer " << i;
+  EXPECT_LT(small.back(), 1e-5);
+  // std 1.0: every tanh layer is mostly at ±1.
+  for (size_t i = 0; i < 10; ++i) EXPECT_GT(saturated["normal(1.0)"][i], 0.7) << "tanh layer " << i;
+  // xavier: the std stays of the same order in every layer.
+  const auto [lo, hi] = std::minmax_element(xavier.begin(), xavier.end());
+  EXPECT_GT(*lo, 0.1);
+  EXPECT_LT(*hi / *lo, 4.0);
 }
 
 TEST(Cli, InitCheckWritesJsonAndHtml) {
