@@ -169,7 +169,7 @@ void TrainingHealth::after_update() {
       if (!s.layers[i].weight.defined()) continue;
       const Tensor& old = s.before[i];
       const double w = l2_norm(old);
-      if (w > 0) s.sample[i].update_ratio = l2_norm(s.layers[i].weight.detach() - old) / w;
+      if (w > 0) s.sample[i].update_ratio = l2_distance(s.layers[i].weight.detach(), old) / w;
     }
     s.before.clear();
     // Gradient-flow ratio: first over last layer with parameters.
@@ -287,10 +287,14 @@ void TrainingHealth::Impl::close_window(bool may_roll_back) {
     while (first < layers.size() && layers[first].params.empty()) ++first;
     const std::string pair = fmt::format("layer {} ({}) gets {} × the gradient norm of layer {} ({})", first,
                                          layers[first].type, fmt_num(r), last, layers[last].type);
+    // Advice that fits the network: swapping sigmoid/tanh for relu only where there are some.
+    bool squashing = false;
+    for (const LayerInfo& l : layers) squashing = squashing || l.kind == LayerKind::Tanh || l.kind == LayerKind::Sigmoid;
     if (r < o.vanishing_ratio)
       fire("vanishing", {.rule = "vanishing", .step = step, .epoch = epoch, .value = r,
                          .message = "vanishing gradients: " + pair +
-                                    " — use xavier/kaiming init, batch norm, or relu instead of sigmoid/tanh"},
+                                    (squashing ? " — use xavier/kaiming init, batch norm, or relu instead of sigmoid/tanh"
+                                               : " — use kaiming init or batch norm, and look for dead ReLUs")},
            status_rank("vanishing"));
     if (r > o.exploding_ratio)
       fire("exploding", {.rule = "exploding", .step = step, .epoch = epoch, .value = r,

@@ -44,6 +44,8 @@ void histogram_range(LayerKind kind, const OutputStats& s, double& lo, double& h
 bool all_finite(const Tensor& t);
 /// Euclidean norm of a floating tensor (0 for undefined).
 double l2_norm(const Tensor& t);
+/// ‖a − b‖ of two floating tensors of one dtype and size, without a temporary (NaN otherwise).
+double l2_distance(const Tensor& a, const Tensor& b);
 /// Population std of a floating tensor (0 for undefined or empty).
 double tensor_std(const Tensor& t);
 
