@@ -42,8 +42,16 @@ double num(const json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
+// One colour per split in every chart (train blue, validation green, test orange).
+std::string split_color(const std::string& name) {
+  if (name.rfind("train", 0) == 0) return svg::palette(0);
+  if (name == "validation") return svg::palette(2);
+  if (name == "test") return svg::palette(1);
+  return "";
+}
+
 svg::Series series_of(const std::vector<json>& lines, const char* x, const char* y, std::string name, bool markers) {
-  svg::Series s{.name = std::move(name), .markers = markers};
+  svg::Series s{.name = name, .color = split_color(name), .markers = markers};
   for (const json& j : lines) s.x.push_back(num(j, x)), s.y.push_back(num(j, y));
   return s;
 }
@@ -148,9 +156,9 @@ std::string write_report(const std::string& run_dir, const std::string& out_path
       ".verdict{{border-left:5px solid #b3261e;background:#fdf0ef;padding:5px 10px;margin:4px 0}}\n"
       ".verdict.warn{{border-color:#b35900;background:#fdf6ec}} .ok{{border-left:5px solid #1a7f37;background:#eef8f0;padding:5px 10px}}\n"
       ".status{{display:inline-block;padding:1px 8px;border-radius:3px;color:#fff;background:#1a7f37}}\n"
-      ".status.failed,.status.running{{background:#b3261e}} pre{{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:11px}}\n"
+      ".status.failed,.status.running{{background:#b3261e}} pre{{background:#f7f7f7;padding:8px;font-size:11px;white-space:pre-wrap;overflow-wrap:anywhere}}\n"
       "@media print{{body{{max-width:none;padding:0}} .grid{{grid-template-columns:1fr 1fr}} h2,.verdict,svg,table{{break-inside:avoid}}"
-      " .wrap{{overflow:visible}} pre{{white-space:pre-wrap}}}}\n"
+      " .wrap{{overflow:visible}}}}\n"
       "</style></head><body>\n<h1>descent run report: {0}</h1>\n",
       html_escape(name));
 

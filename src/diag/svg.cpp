@@ -28,6 +28,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
 
 std::string tick_label(double v, bool log) {
   if (log) return fmt::format("1e{}", static_cast<int>(std::lround(v)));
+  // Steps are whole numbers: 4000, not 4e+03.
+  if (std::abs(v) >= 1000 && std::abs(v) < 1e7 && v == std::round(v)) return fmt::format("{}", static_cast<int64_t>(v));
   return fmt_num(v);
 }
 
