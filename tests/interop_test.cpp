@@ -66,6 +66,8 @@ struct Case {
   const char* name;
   std::string config;
 };
+// gtest prints the parameter in test names: its name, not its bytes.
+[[maybe_unused]] void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 const Case kCases[] = {
     {"mlp", blobs_data() +

@@ -161,6 +161,7 @@ struct Damage {
   const char* what;
   std::function<void(const fs::path& stem)> apply;
 };
+[[maybe_unused]] void PrintTo(const Damage& d, std::ostream* os) { *os << d.what; }  // not its bytes
 
 class ResumeDamaged : public ::testing::TestWithParam<Damage> {};
 
