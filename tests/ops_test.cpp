@@ -567,6 +567,88 @@ TEST(Linear, errors_name_the_shapes) {
   EXPECT_THROW(ops::linear(zeros({4, 5}), zeros({3, 5}), zeros({3}, DType::F64)), Error);
 }
 
+// linear_relu is a fused float32 kernel path (GEMM epilogue, masked backward with the bias sum);
+// it must agree with the composite relu(linear()) in values and in every gradient, including row
+// lengths that are not a multiple of the vector width and a size that takes the threaded path.
+TEST(LinearRelu, fused_matches_composite_forward_and_backward) {
+  struct Nio {
+    int64_t n, in, out;
+  };
+  const Nio sizes[] = {{1, 1, 1}, {4, 5, 3}, {128, 784, 256}, {7, 33, 65}, {1100, 20, 256}};
+  uint64_t seed = 90;
+  for (const Nio& s : sizes)
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE(std::to_string(s.n) + "," + std::to_string(s.in) + "," + std::to_string(s.out) +
+                   (with_bias ? " bias" : " no bias"));
+      Tensor x = random_tensor({s.n, s.in}, DType::F32, -1, 1, seed++);
+      Tensor w = random_tensor({s.out, s.in}, DType::F32, -0.5, 0.5, seed++);
+      Tensor b = with_bias ? random_tensor({s.out}, DType::F32, -1, 1, seed++) : Tensor();
+      Tensor g = random_tensor({s.n, s.out}, DType::F32, -1, 1, seed++);
+      auto run = [&](bool fused) {
+        Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
+        Tensor bs = with_bias ? b.detach().requires_grad_() : Tensor();
+        poison_cache(s.n * s.out, DType::F32);
+        Tensor y = fused ? ops::linear_relu(xs, ws, bs) : ops::relu(ops::linear(xs, ws, bs));
+        y.backward(g);
+        std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
+        if (with_bias) out.push_back(bs.grad().to_vector());
+        return out;
+      };
+      const auto want = run(false), got = run(true);
+      ASSERT_EQ(got.size(), want.size());
+      const char* names[] = {"y", "dx", "dw", "db"};
+      for (size_t k = 0; k < want.size(); ++k) {
+        SCOPED_TRACE(names[k]);
+        ASSERT_EQ(got[k].size(), want[k].size());
+        for (size_t i = 0; i < want[k].size(); ++i)
+          ASSERT_NEAR(got[k][i], want[k][i], 1e-4 * (1 + std::abs(want[k][i]))) << "at " << i;
+      }
+    }
+}
+
+// conv2d_relu (oneDNN post-op forward, masked backward) against the composite relu(conv2d()) in
+// float32: values and every gradient, with and without bias, on the reference CNN's first layer.
+TEST(Conv2dRelu, fused_matches_composite_forward_and_backward) {
+  struct Case {
+    Shape x, w;
+    ops::Conv2dOptions opt;
+  };
+  const Case cases[] = {{{8, 1, 28, 28}, {32, 1, 3, 3}, {}},
+                        {{2, 3, 7, 6}, {4, 3, 3, 3}, {.stride = {2, 2}, .padding = {1, 1}}}};
+  uint64_t seed = 120;
+  for (const Case& c : cases)
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE(shape_str(c.x) + (with_bias ? " bias" : " no bias"));
+      Tensor x = random_tensor(c.x, DType::F32, -1, 1, seed++);
+      Tensor w = random_tensor(c.w, DType::F32, -0.5, 0.5, seed++);
+      Tensor b = with_bias ? random_tensor({c.w[0]}, DType::F32, -0.5, 0.5, seed++) : Tensor();
+      auto run = [&](bool fused) {
+        Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
+        Tensor bs = with_bias ? b.detach().requires_grad_() : Tensor();
+        Tensor y = fused ? ops::conv2d_relu(xs, ws, bs, c.opt) : ops::relu(ops::conv2d(xs, ws, bs, c.opt));
+        y.backward(ops::mul(y.detach(), y.detach()) + 0.5);  // a gradient that varies per element
+        std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
+        if (with_bias) out.push_back(bs.grad().to_vector());
+        return out;
+      };
+      const auto want = run(false), got = run(true);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < want.size(); ++k) {
+        ASSERT_EQ(got[k].size(), want[k].size()) << "output " << k;
+        for (size_t i = 0; i < want[k].size(); ++i)
+          ASSERT_NEAR(got[k][i], want[k][i], 1e-4 * (1 + std::abs(want[k][i]))) << "output " << k << " at " << i;
+      }
+    }
+}
+
+TEST(LinearRelu, float64_and_errors) {
+  Tensor x = random_tensor({3, 4}, DType::F64, -1, 1, 1), w = random_tensor({2, 4}, DType::F64, -1, 1, 2);
+  const auto want = ops::relu(ops::linear(x, w)).to_vector(), got = ops::linear_relu(x, w).to_vector();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_DOUBLE_EQ(got[i], want[i]);
+  EXPECT_ERROR_HAS(ops::linear_relu(zeros({4, 5}), zeros({3, 6})), "linear_relu: input [4, 5]");
+  EXPECT_ERROR_HAS(ops::linear_relu(zeros({4, 5}), zeros({3, 5}), zeros({4})), "bias [4]");
+}
+
 // The kernel itself, on raw pointers: every transpose combination, leading dimensions larger
 // than the matrices (padding must stay untouched), C full of NaN with beta = 0 (must not be read),
 // and beta != 0 (must be read).

@@ -94,6 +94,10 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x w^T + b for x [N, in], w [out, in], b [out] (b may be undefined); one fused GEMM.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+/// relu(linear(x, w, b)) as one op, bit for bit: the ReLU runs in place on the GEMM's output (no
+/// tensor of its own), and the backward masks the gradient and sums the bias gradient in one pass.
+/// nn::Sequential uses it for a Linear followed by a ReLU.
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 // ---- reductions -------------------------------------------------------------------------
 /// Sum of all elements (0-d).
@@ -169,6 +173,9 @@ struct Conv2dOptions {
 /// Cross-correlation of x [N, C, H, W] with w [out, C/groups, kh, kw] plus b [out] (optional);
 /// float32 through oneDNN, float64 through plain loops.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dOptions& opt = {});
+/// relu(conv2d(x, w, b, opt)) as one op: the ReLU is the convolution's epilogue (no pass of its
+/// own); nn::Sequential uses it for a Conv2d followed by a ReLU.
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dOptions& opt = {});
 
 /// Options of max_pool2d and avg_pool2d, as torch.nn.functional.
 struct Pool2dOptions {

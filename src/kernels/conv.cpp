@@ -117,13 +117,14 @@ memory::desc want(const memory::desc& plain, ConvLayout layout) {
   return layout == ConvLayout::Plain ? plain : memory::desc(plain.dims(), Dt::f32, Tag::any);
 }
 
-Entry& entry_for(const Conv2dShape& s, bool has_bias, bool backward) {
+// relu: the forward ends with a ReLU post-op (the fused conv + ReLU); backward entries never do.
+Entry& entry_for(const Conv2dShape& s, bool has_bias, bool backward, bool relu = false) {
   Cache& c = cache();
   Key key{{s.n, s.c, s.h, s.w, s.oc, s.kh, s.kw, s.oh, s.ow, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
            s.groups},
           has_bias ? 1 : 0,
           static_cast<int>(g_layout[0]) * 9 + static_cast<int>(g_layout[1]) * 3 + static_cast<int>(g_layout[2]),
-          0};
+          relu ? 1 : 0};
   auto it = c.entries.find(key);
   if (it == c.entries.end()) {
     if (c.entries.size() >= 64) c.entries.clear();  // bounded: shapes of a run are few
@@ -141,7 +142,13 @@ Entry& entry_for(const Conv2dShape& s, bool has_bias, bool backward) {
                  : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                                    dnnl::algorithm::convolution_direct, want(e.x, g_layout[0]), any_w,
                                                    want(e.y, g_layout[0]), g.strides, g.dilates, g.pad_l, g.pad_r);
-    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, cpu_engine());
+    dnnl::primitive_attr attr;
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    e.fwd_pd = dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
     e.fwd = dnnl::convolution_forward(e.fwd_pd);
     it = c.entries.emplace(key, std::move(e)).first;
   }
@@ -224,9 +231,9 @@ const char* conv2d_impl_name(const Conv2dShape& s, int pass) {
   return pass == 0 ? e.fwd_pd.impl_info_str() : pass == 1 ? e.bd_pd.impl_info_str() : e.bw_pd.impl_info_str();
 }
 
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
   std::lock_guard<std::mutex> lock(cache().mu);
-  Entry& e = entry_for(s, b != nullptr, false);
+  Entry& e = entry_for(s, b != nullptr, false, relu);
   memory mx = as_input(e, e.x, e.fwd_pd.src_desc(), x, 0);
   memory mw = as_input(e, e.w, e.fwd_pd.weights_desc(), w, 1);
   memory my = as_output(e.y, e.fwd_pd.dst_desc(), y, 2);
@@ -272,12 +279,14 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   cpu_stream().wait();
 }
 
-void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y) {
+void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y, bool relu) {
   const int64_t plane = s.oh * s.ow;
   for (int64_t n = 0; n < s.n; ++n)
     for (int64_t o = 0; o < s.oc; ++o)
       for (int64_t i = 0; i < plane; ++i) y[(n * s.oc + o) * plane + i] = b ? b[o] : 0.0;
   for_each_tap(s, [&](int64_t xi, int64_t wi, int64_t yi) { y[yi] += x[xi] * w[wi]; });
+  if (relu)
+    for (int64_t i = 0, n = s.n * s.oc * plane; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.0;
 }
 
 void conv2d_backward(const Conv2dShape& s, const double* x, const double* w, const double* gy, double* gx, double* gw,

@@ -22,9 +22,11 @@ struct Conv2dShape {
 /// Output extent along one axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1.
 int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil);
 
-/// y = conv(x, w) + b (b may be null); y is assigned.
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y);
-void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y);
+/// y = conv(x, w) + b (b may be null), then max(y, 0) when relu (a oneDNN post-op: no extra pass
+/// over y); y is assigned.
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, bool relu = false);
+void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y,
+                    bool relu = false);
 
 /// Gradients from gy: gx (data), gw (weights), gb (bias); each may be null to skip it. Assigned.
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw,

@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <typeinfo>
+
 #include "descent/nn.h"
 
 namespace descent::nn {
@@ -70,11 +72,32 @@ void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  size_t i = 0;
-  for (const auto& [name, m] : children()) {
-    h = m->forward(h);
+  const auto& kids = children();
+  for (size_t i = 0; i < kids.size(); ++i) {
+    const Module& m = *kids[i].second;
+    // A Linear or Conv2d followed by a ReLU runs as one op (the ReLU in the GEMM's or the
+    // convolution's epilogue), unless an observer wants to see the layer's own output.
+    if (!observer_ && i + 1 < kids.size() && typeid(*kids[i + 1].second) == typeid(ReLU)) {
+      if (typeid(m) == typeid(Linear)) {
+        const auto& lin = static_cast<const Linear&>(m);
+        if (h.dim() == 2 && h.size(1) == lin.in_features()) {
+          h = ops::linear_relu(h, lin.weight, lin.bias);
+          ++i;
+          continue;
+        }
+      } else if (typeid(m) == typeid(Conv2d)) {
+        const auto& conv = static_cast<const Conv2d&>(m);
+        if (h.dim() == 4 && h.size(1) == conv.in_channels()) {
+          const Conv2dOptions& o = conv.options();
+          h = ops::conv2d_relu(h, conv.weight, conv.bias,
+                               {.stride = o.stride, .padding = o.padding, .dilation = o.dilation, .groups = o.groups});
+          ++i;
+          continue;
+        }
+      }
+    }
+    h = kids[i].second->forward(h);
     if (observer_) observer_(i, h);
-    ++i;
   }
   return h;
 }

@@ -3,6 +3,7 @@
 // first layer needs none), and dx/dW/db come from one kernel call so the incoming gradient is
 // reordered once.
 #include "kernels/conv.h"
+#include "kernels/eltwise.h"
 
 #include <fmt/format.h>
 
@@ -14,7 +15,17 @@ using autograd::Grads;
 using autograd::Need;
 using autograd::record;
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+namespace {
+void relu_mask(const float* g, const float* y, float* out, int64_t n) { kernels::relu_backward(g, y, out, n); }
+void relu_mask(const double* g, const double* y, double* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0 ? g[i] : 0.0;
+}
+}  // namespace
+
+namespace {
+// conv2d, or conv2d followed by a ReLU as one op (relu): the ReLU is the forward primitive's
+// post-op, and the backward masks the incoming gradient by y > 0 before the convolution's own.
+Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt, bool relu) {
   if (x.dim() != 4 || w.dim() != 4)
     throw Error(fmt::format("conv2d: input {} and weight {} must be [N, C, H, W] and [out, in/groups, kh, kw]",
                             x.shape_str(), w.shape_str()));
@@ -46,9 +57,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   Tensor y = empty({s.n, s.oc, s.oh, s.ow}, x.dtype());
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::conv2d_forward(s, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
+    kernels::conv2d_forward(s, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), relu);
   });
-  return record(Op::Conv2d, y, {x, w, b}, [x = x.detach(), w = w.detach(), s](const Tensor& gy, const Need& need) {
+  return record(relu ? Op::Conv2dRelu : Op::Conv2d, y, {x, w, b}, [x = x.detach(), w = w.detach(), s, relu,
+                                                                  y = relu ? y.detach() : Tensor()](const Tensor& g,
+                                                                                                    const Need& need) {
+    Tensor gy = g;
+    if (relu) {  // the ReLU's backward: g where y > 0, else 0
+      gy = empty(g.shape(), g.dtype());
+      dispatch_float(g.dtype(), "conv2d_relu", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        relu_mask(g.data<T>(), y.data<T>(), gy.data<T>(), g.numel());
+      });
+    }
     Tensor gx = need[0] ? empty(x.shape(), x.dtype()) : Tensor();  // dL/dx = conv_transpose(gy, w)
     Tensor gw = need[1] ? empty(w.shape(), w.dtype()) : Tensor();  // dL/dw = Σ_n,pos gy ⊗ x-patch
     Tensor gb = need[2] ? empty({s.oc}, x.dtype()) : Tensor();     // dL/db = Σ_n,pos gy
@@ -59,6 +80,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
     });
     return Grads{gx, gw, gb};
   });
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  return conv2d_impl(x, w, b, opt, false);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  return conv2d_impl(x, w, b, opt, true);
 }
 
 }  // namespace descent::ops

@@ -1,6 +1,9 @@
-// matmul and the fused linear layer op; both run their GEMMs through kernels::gemm.
+// matmul, the fused linear layer op and linear + ReLU; all run their GEMMs through kernels::gemm.
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "kernels/eltwise.h"
 #include "kernels/gemm.h"
 #include "ops/internal.h"
 
@@ -35,17 +38,23 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+namespace {
+void check_linear(const Tensor& x, const Tensor& w, const Tensor& b, const char* what) {
   if (x.dim() != 2 || w.dim() != 2 || x.size(1) != w.size(1))
-    throw Error(fmt::format("linear: input {} does not match weight {} (need [N, in] and [out, in])", x.shape_str(),
+    throw Error(fmt::format("{}: input {} does not match weight {} (need [N, in] and [out, in])", what, x.shape_str(),
                             w.shape_str()));
-  check_same_dtype(x, w, "linear");
-  const int64_t n = x.size(0), in = x.size(1), out = w.size(0);
+  check_same_dtype(x, w, what);
   if (b.defined()) {
-    check_same_dtype(x, b, "linear");
-    if (b.dim() != 1 || b.size(0) != out)
-      throw Error(fmt::format("linear: bias {} does not match weight {}", b.shape_str(), w.shape_str()));
+    check_same_dtype(x, b, what);
+    if (b.dim() != 1 || b.size(0) != w.size(0))
+      throw Error(fmt::format("{}: bias {} does not match weight {}", what, b.shape_str(), w.shape_str()));
   }
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_linear(x, w, b, "linear");
+  const int64_t n = x.size(0), in = x.size(1), out = w.size(0);
   Tensor y = empty({n, out}, x.dtype());
   dispatch_float(x.dtype(), "linear", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -63,6 +72,63 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     return Grads{need[0] ? gemm_new(g, false, w, false) : Tensor(),  // dL/dx = G W
                  need[1] ? gemm_new(g, true, x, false) : Tensor(),   // dL/dW = G^T x
                  need[2] ? sum(g, 0) : Tensor()};                    // dL/db = Σ_rows G
+  });
+}
+
+namespace {
+// y = max(y, 0) in place: the kernel for float32, a loop for float64.
+void relu_inplace(float* y, int64_t n) { kernels::relu_forward(y, y, n); }
+void relu_inplace(double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.0;
+}
+// out = y > 0 ? g : 0 and colsum = Σ_rows out (colsum may be null).
+void relu_mask_colsum(const float* g, const float* y, float* out, float* colsum, int64_t rows, int64_t cols) {
+  kernels::relu_backward_colsum(g, y, out, colsum, rows, cols);
+}
+void relu_mask_colsum(const double* g, const double* y, double* out, double* colsum, int64_t rows, int64_t cols) {
+  if (colsum) std::fill(colsum, colsum + cols, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t i = r * cols + j;
+      out[i] = y[i] > 0 ? g[i] : 0.0;
+      if (colsum) colsum[j] += out[i];
+    }
+}
+}  // namespace
+
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_linear(x, w, b, "linear_relu");
+  const int64_t n = x.size(0), in = x.size(1), out = w.size(0);
+  Tensor y = empty({n, out}, x.dtype());
+  dispatch_float(x.dtype(), "linear_relu", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    // As linear (bias preloaded, the GEMM accumulates onto it), so the result is bit for bit
+    // relu(linear()): training with and without the fusion follows the same trajectory. The ReLU
+    // then runs in place on the output, hot in cache.
+    T* py = y.data<T>();
+    T beta = T(0);
+    if (b.defined()) {
+      const T* pb = b.data<T>();
+      for (int64_t i = 0; i < n; ++i) std::copy(pb, pb + out, py + i * out);
+      beta = T(1);
+    }
+    kernels::gemm(false, true, n, out, in, T(1), x.data<T>(), in, w.data<T>(), in, beta, py, out);
+    relu_inplace(py, n * out);
+  });
+  return record(Op::LinearRelu, y, {x, w, b}, [x = x.detach(), w = w.detach(), y = y.detach()](const Tensor& g,
+                                                                                            const Need& need) {
+    // gm = g masked by y > 0 (relu' is 0 at 0, as ops::relu), and db = Σ_rows gm, in one pass;
+    // then the linear layer's GEMMs on gm.
+    const int64_t rows = g.size(0), cols = g.size(1);
+    Tensor gm = empty(g.shape(), g.dtype());
+    Tensor db = need[2] ? empty({cols}, g.dtype()) : Tensor();
+    dispatch_float(g.dtype(), "linear_relu", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      relu_mask_colsum(g.data<T>(), y.data<T>(), gm.data<T>(), db.defined() ? db.data<T>() : nullptr, rows, cols);
+    });
+    return Grads{need[0] ? gemm_new(gm, false, w, false) : Tensor(),  // dL/dx = Gm W
+                 need[1] ? gemm_new(gm, true, x, false) : Tensor(),   // dL/dW = Gm^T x
+                 db};                                                 // dL/db = Σ_rows Gm
   });
 }
 

@@ -2,6 +2,7 @@
 // and express the local derivative with other ops, or with a fused loop where that is hot.
 #include <cmath>
 
+#include "kernels/eltwise.h"
 #include "ops/internal.h"
 
 namespace descent::ops {
@@ -111,8 +112,19 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
-  Tensor y = unary(x, "relu", [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  Tensor y;
+  if (x.dtype() == DType::F32) {  // the hot case: a branch-free, ISA-dispatched pass
+    y = empty(x.shape(), x.dtype());
+    kernels::relu_forward(x.data<float>(), y.data<float>(), x.numel());
+  } else {
+    y = unary(x, "relu", [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  }
   return record(Op::Relu, y, {x}, [y = y.detach()](const Tensor& g) {
+    if (g.dtype() == DType::F32) {  // g masked by y > 0 (i.e. x > 0)
+      Tensor out = empty(g.shape(), g.dtype());
+      kernels::relu_backward(g.data<float>(), y.data<float>(), out.data<float>(), g.numel());
+      return Grads{out};
+    }
     return Grads{grad_times(g, y, "relu", [](auto v) { return decltype(v)(v > 0 ? 1 : 0); })};  // 1 if x > 0
   });
 }
