@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -352,6 +353,31 @@ TEST(DistMpi, ARankThatRaisesStopsAllRanksInSeconds) {
   EXPECT_NE(r.err.find("rank 1/2: error: batch_norm"), std::string::npos) << r.err;
   EXPECT_LT(r.seconds, 30);
   fs::remove_all(dir);
+}
+
+// A rank that dies without a word (SIGKILL: no error path runs) while the other waits in an
+// all-reduce: mpirun must stop the survivor and say which rank died — no hang.
+TEST(DistMpi, ARankKilledBySigkillStopsTheOtherInSeconds) {
+  if (std::string why = why_not_mpi(); !why.empty()) GTEST_SKIP() << why;
+  if (!in_worker()) {
+    const fs::path dir = temp_dir("sigkill");
+    RunResult r = shell(mpirun() + " -x DESCENT_DIST_WORKER=" + dir.string() + " " +
+                            fs::read_symlink("/proc/self/exe").string() +
+                            " --gtest_color=no --gtest_filter=DistMpi.ARankKilledBySigkillStopsTheOtherInSeconds",
+                        dir);
+    EXPECT_NE(r.code, 0) << r.out << r.err;
+    EXPECT_LT(r.seconds, 30) << "the surviving rank hung";
+    EXPECT_NE((r.out + r.err).find("signal 9"), std::string::npos) << r.out << r.err;
+    fs::remove_all(dir);
+    return;
+  }
+  start_worker();
+  dist::Communicator& comm = dist::world();
+  comm.barrier();
+  if (comm.rank() == 1) std::raise(SIGKILL);
+  Tensor t = from_vector({1.0}, {1}, DType::F64);
+  comm.allreduce(t, dist::ReduceOp::Sum);  // rank 0 waits here for a partner that is gone
+  ADD_FAILURE() << "the all-reduce returned without rank 1";
 }
 
 TEST(DistMpi, ASetupErrorOnEveryRankIsPrintedOnce) {
