@@ -11,6 +11,7 @@
 #include <map>
 
 #include "diag/health_impl.h"
+#include "io/json_number.h"
 
 namespace descent::diag {
 
@@ -18,20 +19,8 @@ namespace {
 
 using nlohmann::json;
 
-// Doubles as JSON numbers (read back bit for bit); NaN and the infinities as strings.
-json num(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return v;
-}
-double num(const json& j) {
-  if (j.is_number()) return j.get<double>();
-  const std::string s = j.get<std::string>();
-  if (s == "nan") return NAN;
-  if (s == "inf") return INFINITY;
-  if (s == "-inf") return -INFINITY;
-  throw Error(fmt::format("health state: '{}' is not a number", s));
-}
+json num(double v) { return io::json_number(v); }
+double num(const json& j) { return io::number_from_json(j, "health state"); }
 
 constexpr const char* kSnapshots[] = {"snapshot", "window_snapshot", "alive_snapshot"};
 

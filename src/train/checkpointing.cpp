@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "train/run_folder.h"
+#include "io/json_number.h"
 
 namespace descent::train {
 
@@ -17,21 +18,8 @@ using nlohmann::json;
 
 namespace {
 
-// Doubles as JSON numbers (nlohmann prints enough digits to read back the same bits); NaN and the
-// infinities, which JSON cannot hold, as strings.
-json num(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return v;
-}
-double num(const json& j) {
-  if (j.is_number()) return j.get<double>();
-  const std::string s = j.get<std::string>();
-  if (s == "nan") return NAN;
-  if (s == "inf") return INFINITY;
-  if (s == "-inf") return -INFINITY;
-  throw Error(fmt::format("checkpoint: '{}' is not a number", s));
-}
+json num(double v) { return io::json_number(v); }
+double num(const json& j) { return io::number_from_json(j, "checkpoint"); }
 
 json metrics_state(const EpochMetrics& m) {
   json extra = json::object();
