@@ -77,10 +77,10 @@ Args optimizer_args(const toml::table& t, const std::string& where) {
     if (!g) throw Error(fmt::format("{}: must be a table like {{ params = \"0.*\", lr = 0.01 }}", gw));
     Args ga = table_to_args(*g, gw);
     globs.push_back(ga.get_string("params"));
-    lrs.push_back(ga.has("lr") ? ga.get_double("lr") : unset);
-    wds.push_back(ga.has("weight_decay") ? ga.get_double("weight_decay") : unset);
     any_lr |= ga.has("lr");
     any_wd |= ga.has("weight_decay");
+    lrs.push_back(ga.get_double("lr", unset));  // read with a default: a typo gets "did you mean"
+    wds.push_back(ga.get_double("weight_decay", unset));
     ga.finish();
   }
   a.set("groups", globs);
