@@ -50,24 +50,39 @@ void check_linear(const Tensor& x, const Tensor& w, const Tensor& b, const char*
       throw Error(fmt::format("{}: bias {} does not match weight {}", what, b.shape_str(), w.shape_str()));
   }
 }
-}  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  check_linear(x, w, b, "linear");
+// y = max(y, 0) in place: the kernel for float32, a loop for float64.
+void relu_inplace(float* y, int64_t n) { kernels::relu_forward(y, y, n); }
+void relu_inplace(double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.0;
+}
+
+// y = x W^T + b, then max(y, 0) in place when `relu`: the bias is preloaded into every row and
+// the GEMM accumulates onto it, so linear_relu is bit for bit relu(linear()) and training with
+// and without the fusion follows the same trajectory.
+Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, const char* what, bool relu) {
+  check_linear(x, w, b, what);
   const int64_t n = x.size(0), in = x.size(1), out = w.size(0);
   Tensor y = empty({n, out}, x.dtype());
-  dispatch_float(x.dtype(), "linear", [&](auto tag) {
+  dispatch_float(x.dtype(), what, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* py = y.data<T>();
     T beta = T(0);
-    if (b.defined()) {  // preload the bias into every row, then accumulate the GEMM onto it
+    if (b.defined()) {
       const T* pb = b.data<T>();
 #pragma omp parallel for if (n * out > 65536)
       for (int64_t i = 0; i < n; ++i) std::copy(pb, pb + out, py + i * out);
       beta = T(1);
     }
     kernels::gemm(false, true, n, out, in, T(1), x.data<T>(), in, w.data<T>(), in, beta, py, out);
+    if (relu) relu_inplace(py, n * out);  // on the output while it is hot in cache
   });
+  return y;
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  Tensor y = linear_forward(x, w, b, "linear", false);
   return record(Op::Linear, y, {x, w, b}, [x = x.detach(), w = w.detach()](const Tensor& g, const Need& need) {
     return Grads{need[0] ? gemm_new(g, false, w, false) : Tensor(),  // dL/dx = G W
                  need[1] ? gemm_new(g, true, x, false) : Tensor(),   // dL/dW = G^T x
@@ -76,11 +91,6 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 }
 
 namespace {
-// y = max(y, 0) in place: the kernel for float32, a loop for float64.
-void relu_inplace(float* y, int64_t n) { kernels::relu_forward(y, y, n); }
-void relu_inplace(double* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0.0;
-}
 // out = y > 0 ? g : 0 and colsum = Σ_rows out (colsum may be null).
 void relu_mask_colsum(const float* g, const float* y, float* out, float* colsum, int64_t rows, int64_t cols) {
   kernels::relu_backward_colsum(g, y, out, colsum, rows, cols);
@@ -97,24 +107,7 @@ void relu_mask_colsum(const double* g, const double* y, double* out, double* col
 }  // namespace
 
 Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
-  check_linear(x, w, b, "linear_relu");
-  const int64_t n = x.size(0), in = x.size(1), out = w.size(0);
-  Tensor y = empty({n, out}, x.dtype());
-  dispatch_float(x.dtype(), "linear_relu", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    // As linear (bias preloaded, the GEMM accumulates onto it), so the result is bit for bit
-    // relu(linear()): training with and without the fusion follows the same trajectory. The ReLU
-    // then runs in place on the output, hot in cache.
-    T* py = y.data<T>();
-    T beta = T(0);
-    if (b.defined()) {
-      const T* pb = b.data<T>();
-      for (int64_t i = 0; i < n; ++i) std::copy(pb, pb + out, py + i * out);
-      beta = T(1);
-    }
-    kernels::gemm(false, true, n, out, in, T(1), x.data<T>(), in, w.data<T>(), in, beta, py, out);
-    relu_inplace(py, n * out);
-  });
+  Tensor y = linear_forward(x, w, b, "linear_relu", true);
   return record(Op::LinearRelu, y, {x, w, b}, [x = x.detach(), w = w.detach(), y = y.detach()](const Tensor& g,
                                                                                             const Need& need) {
     // gm = g masked by y > 0 (relu' is 0 at 0, as ops::relu), and db = Σ_rows gm, in one pass;
