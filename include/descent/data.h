@@ -194,6 +194,9 @@ inline constexpr const char* kSklearnDataDir = "/usr/lib/python3/dist-packages/s
 /// images) in python3-sklearn's files (in `data_dir`, kSklearnDataDir unless a test points
 /// elsewhere); a missing file is an error naming it and the package to install.
 TableSource locate_table(const std::string& name, const std::string& data_dir = kSklearnDataDir);
+/// How a named dataset's file is read: the source fixes the format (delimiter, header, label
+/// column); which columns to drop and how to encode and fill them stay the user's (`user`).
+CsvOptions table_reading_options(const TableSource& src, const CsvOptions& user);
 
 // ---- standardization ----------------------------------------------------------------------------
 

@@ -130,15 +130,7 @@ PreparedData prepare_csv(const DataOptions& o) {
     check_reading_options(o, src);
     train_file = src.path;
     train_targets = src.targets_path;
-    // The named dataset fixes how its file is read; which columns to drop and how to encode and
-    // fill them stay the user's.
-    src.options.drop = o.csv.drop;
-    src.options.categorical = o.csv.categorical;
-    src.options.encoding = o.csv.encoding;
-    src.options.missing = o.csv.missing;
-    src.options.fill_value = o.csv.fill_value;
-    src.options.missing_markers = o.csv.missing_markers;
-    csv = src.options;
+    csv = table_reading_options(src, o.csv);
   }
   if (train_file.empty()) throw Error("data: format \"csv\" needs name or train_file");
   if (!o.test_file.empty() && o.test_fraction != 0.0) {
@@ -170,6 +162,17 @@ PreparedData prepare_csv(const DataOptions& o) {
 }
 
 }  // namespace
+
+CsvOptions table_reading_options(const TableSource& src, const CsvOptions& user) {
+  CsvOptions csv = src.options;
+  csv.drop = user.drop;
+  csv.categorical = user.categorical;
+  csv.encoding = user.encoding;
+  csv.missing = user.missing;
+  csv.fill_value = user.fill_value;
+  csv.missing_markers = user.missing_markers;
+  return csv;
+}
 
 PreparedData prepare(const DataOptions& o) {
   if (!o.name.empty()) return is_idx_name(o.name) ? prepare_idx(o) : prepare_csv(o);

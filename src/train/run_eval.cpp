@@ -91,14 +91,7 @@ bool is_idx(const data::DataOptions& o) {
 // its file is read; the column roles stay the user's).
 data::CsvOptions csv_options(const data::DataOptions& o) {
   if (o.name.empty()) return o.csv;
-  data::TableSource src = data::locate_table(o.name);
-  src.options.drop = o.csv.drop;
-  src.options.categorical = o.csv.categorical;
-  src.options.encoding = o.csv.encoding;
-  src.options.missing = o.csv.missing;
-  src.options.fill_value = o.csv.fill_value;
-  src.options.missing_markers = o.csv.missing_markers;
-  return src.options;
+  return data::table_reading_options(data::locate_table(o.name), o.csv);
 }
 
 // The file names of a Dataset::source ("dir/images, dir/labels" → "images, labels").
