@@ -204,6 +204,106 @@ TEST(LeafGrad, explicit_gradient_is_copied_not_aliased) {
   expect_values(y.grad(), {}, {5});
 }
 
+// The engine takes the first gradient of a leaf over as its .grad without copying it when no other
+// handle or view can see it; these cases must still give each .grad storage of its own.
+bool shares_storage(const Tensor& a, const Tensor& b) { return a.impl()->storage == b.impl()->storage; }
+
+TEST(LeafGrad, a_gradient_nobody_else_holds_becomes_the_grad_without_a_copy) {
+  Tensor x = leaf({1, 2}, {2});
+  const void* made = nullptr;
+  Tensor y = autograd::record(Op::Mul, x.detach() * 2.0, {x}, [&made](const Tensor& g) {
+    Tensor gx = g * 2.0;
+    made = gx.raw_data();
+    return autograd::Grads{gx};
+  });
+  ops::sum(y).backward();
+  expect_values(x.grad(), {2}, {2, 2});
+  EXPECT_EQ(x.grad().raw_data(), made);
+}
+
+TEST(LeafGrad, a_gradient_someone_else_holds_is_copied) {
+  // The backward keeps a handle (as a cache would) and a view of its gradient: both must stay
+  // independent of x.grad, which the next backward changes in place.
+  Tensor x = leaf({1, 2}, {2}), z = leaf({5, 6}, {2});
+  Tensor kept, view;
+  auto twice = [&](const Tensor& in, bool keep_view) {
+    return autograd::record(Op::Mul, in.detach() * 2.0, {in}, [&kept, &view, keep_view](const Tensor& g) {
+      Tensor gx = g * 2.0;
+      if (keep_view) view = gx.reshape({2, 1});
+      else kept = gx;
+      return autograd::Grads{gx};
+    });
+  };
+  ops::sum(twice(x, false)).backward();
+  ops::sum(twice(z, true)).backward();
+  EXPECT_FALSE(shares_storage(x.grad(), kept));
+  EXPECT_FALSE(shares_storage(z.grad(), view));
+  ops::sum(x * 3.0).backward();
+  ops::sum(z * 3.0).backward();
+  expect_values(x.grad(), {2}, {5, 5});
+  expect_values(z.grad(), {2}, {5, 5});
+  expect_values(kept, {2}, {2, 2});
+  expect_values(view, {2, 1}, {2, 2});
+}
+
+TEST(LeafGrad, one_gradient_flowing_to_two_leaves_gives_two_tensors) {
+  // add passes the same g on to both inputs: one leaf may take it over, the other must copy.
+  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2});
+  ops::sum((a + b) * 3.0).backward();
+  EXPECT_FALSE(shares_storage(a.grad(), b.grad()));
+  b.grad().add_(f64({10, 10}, {2}));
+  expect_values(a.grad(), {2}, {3, 3});
+  expect_values(b.grad(), {2}, {13, 13});
+  // through a reshape too: the reshape's gradient is a view of the one the other leaf sees
+  Tensor c = leaf({1, 2, 3, 4}, {4}), d = leaf({1, 1, 1, 1}, {2, 2});
+  ops::sum((c.reshape({2, 2}) + d) * 2.0).backward();
+  EXPECT_FALSE(shares_storage(c.grad(), d.grad()));
+  c.grad().fill_(0.0);
+  expect_values(d.grad(), {2, 2}, {2, 2, 2, 2});
+}
+
+TEST(LeafGrad, a_tensor_used_twice_gets_the_sum_in_its_own_tensor) {
+  Tensor a = leaf({1, 2}, {2}), b = leaf({0.5, 0.5}, {2});
+  ops::sum((a + a) * b).backward();  // add passes the same g twice to a
+  expect_values(a.grad(), {2}, {1, 1});
+  expect_values(b.grad(), {2}, {2, 4});
+  EXPECT_FALSE(shares_storage(a.grad(), b.grad()));
+  Tensor x = leaf({1, -2}, {2});
+  ops::sum(x * x).backward();
+  expect_values(x.grad(), {2}, {2, -4});
+}
+
+TEST(LeafGrad, a_retained_gradient_and_the_leaf_gradients_are_separate) {
+  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2});
+  Tensor h = a + b;
+  h.retain_grad();
+  ops::sum(h * 2.0).backward();
+  EXPECT_FALSE(shares_storage(h.grad(), a.grad()));
+  EXPECT_FALSE(shares_storage(h.grad(), b.grad()));
+  EXPECT_FALSE(shares_storage(a.grad(), b.grad()));
+  a.grad().fill_(7.0);
+  expect_values(h.grad(), {2}, {2, 2});
+  expect_values(b.grad(), {2}, {2, 2});
+}
+
+TEST(LeafGrad, an_explicit_gradient_passed_through_to_leaves_is_copied) {
+  // The caller's gradient reaches the leaves unchanged (add) or as a view of it (reshape).
+  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2});
+  Tensor g = f64({0.5, 1}, {2});
+  (a + b).backward(g);
+  Tensor c = leaf({1, 2, 3, 4}, {2, 2});
+  Tensor gc = f64({1, 2, 3, 4}, {4});
+  c.reshape({4}).backward(gc);
+  EXPECT_FALSE(shares_storage(a.grad(), g));
+  EXPECT_FALSE(shares_storage(b.grad(), g));
+  EXPECT_FALSE(shares_storage(c.grad(), gc));
+  g.fill_(100.0);
+  gc.fill_(100.0);
+  expect_values(a.grad(), {2}, {0.5, 1});
+  expect_values(b.grad(), {2}, {0.5, 1});
+  expect_values(c.grad(), {2, 2}, {1, 2, 3, 4});
+}
+
 TEST(LeafGrad, explicit_gradient_of_another_float_dtype_is_converted) {
   Tensor x = leaf({1, 2}, {2});
   (x * 2.0).backward(from_vector({1, 3}, {2}, DType::F32));

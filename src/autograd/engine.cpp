@@ -86,12 +86,21 @@ Node::~Node() {
 }
 
 namespace {
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
-  if (!leaf.grad) {
-    leaf.grad = g.clone().impl();  // own copy: g may be shared with other edges
-  } else {
+// The first gradient to reach a leaf becomes its .grad. It is taken over without a copy (a
+// memmove of every parameter per step) when nothing else can see it: this handle is the only one
+// on its impl and no other impl shares its storage (a reshape or detach of it). Otherwise it is
+// copied, because a later accumulation writes into .grad in place and g may be another edge's
+// gradient, a node's pending sum, a retained .grad, or the caller's seed.
+void accumulate_leaf(TensorImpl& leaf, Tensor&& g) {
+  if (leaf.grad) {
     Tensor(leaf.grad).add_(g);
+    return;
   }
+  std::shared_ptr<TensorImpl> impl = g.impl();
+  g = Tensor();
+  const bool sole = impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->grad_fn &&
+                    !impl->requires_grad && !impl->grad;
+  leaf.grad = sole ? std::move(impl) : Tensor(std::move(impl)).clone().impl();
 }
 }  // namespace
 
@@ -111,7 +120,7 @@ void backward(const Tensor& root, const Tensor& grad) {
   Tensor g0 = grad.dtype() == root.dtype() ? grad : grad.to(root.dtype());
   const auto& rimpl = root.impl();
   if (!rimpl->grad_fn) {
-    accumulate_leaf(*rimpl, g0);
+    accumulate_leaf(*rimpl, std::move(g0));  // copied when g0 is the caller's grad
     if (g_grad_ready) g_grad_ready(root);
     return;
   }
@@ -155,6 +164,7 @@ void backward(const Tensor& root, const Tensor& grad) {
     for (size_t i = 0; i < need.size(); ++i) need[i] = node->inputs[i].need;
     Grads grads = node->backward(g, need);
     node->backward = nullptr;  // frees what the lambda saved; the graph is single-use
+    g = Tensor();              // so that a gradient passed through unchanged can be taken over
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       const Edge& e = node->inputs[i];
       if (!e.need) {
@@ -163,9 +173,10 @@ void backward(const Tensor& root, const Tensor& grad) {
       }
       if (i >= grads.size() || !grads[i].defined())
         throw Error(fmt::format("not implemented: {}/input {}", op_name(node->op), i));
-      Tensor gi = grads[i].shape() == e.shape ? grads[i] : ops::sum_to(grads[i], e.shape);
+      // moved out of grads, so that a leaf's gradient nobody else holds can be taken over
+      Tensor gi = grads[i].shape() == e.shape ? std::move(grads[i]) : ops::sum_to(grads[i], e.shape);
       if (e.leaf) {
-        accumulate_leaf(*e.leaf, gi);
+        accumulate_leaf(*e.leaf, std::move(gi));
         if (count_leaves && --leaf_deps[e.leaf.get()] == 0) g_grad_ready(Tensor(e.leaf));
       } else {
         auto [it, inserted] = pending.try_emplace(e.node.get(), gi);
