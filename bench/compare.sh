@@ -9,7 +9,9 @@
 #
 # Configurations (the issue's):
 #   descent         environment as it is (descent's GEMM is oneDNN: no OPENBLAS_* touches it)
-#   libtorch        LibTorch as a user finds it: torch::set_num_threads(THREADS), environment as is
+#   libtorch        LibTorch as a user finds it: torch::set_num_threads(THREADS), environment as is,
+#                   the system's libblas.so.3 (Debian's default OpenBLAS, the pthread build, once
+#                   install-deps --bench has run; the GEMM column names what was really loaded)
 #   libtorch-best   LibTorch at its best here: Debian's OpenMP OpenBLAS through LD_LIBRARY_PATH,
 #                   OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (for that command only), THREADS
 #                   threads; for the CNN also glibc malloc tunables that keep freed activations

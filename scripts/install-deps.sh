@@ -16,10 +16,15 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    # libopenblas0-openmp: the "LibTorch at its best" row of bench/compare.sh loads it through
-    # LD_LIBRARY_PATH; linux-perf: the profiles in docs/PERFORMANCE.md; python3-optuna: the TPE
-    # peer of bench/hpo_synthetic.sh.
-    --bench) packages+=(libtorch-dev python3-torch time libopenblas0-openmp linux-perf python3-optuna) ;;
+    # libopenblas0: Debian's default OpenBLAS (the pthread build), what a user who installs
+    # OpenBLAS next to LibTorch gets; the "LibTorch as found" row of bench/compare.sh runs on it.
+    # (Without it, LibTorch's libblas.so.3 falls back to the reference BLAS.) It has the higher
+    # alternatives priority, so installing the OpenMP build as well does not change the default.
+    # libopenblas0-openmp: the "LibTorch at its best" row loads it through LD_LIBRARY_PATH;
+    # linux-perf: the profiles in docs/PERFORMANCE.md; python3-optuna: the TPE peer of
+    # bench/hpo_synthetic.sh.
+    --bench) packages+=(libtorch-dev python3-torch time libopenblas0 libopenblas0-pthread libopenblas0-openmp
+                        linux-perf python3-optuna) ;;
     --interop) packages+=(python3-torch python3-onnx python3-opencv python3-numpy) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
