@@ -113,7 +113,7 @@ std::pair<double, double> our_pool_times(int64_t n, int64_t c, int64_t h, int re
   std::vector<float> x(static_cast<size_t>(n * c * h * h), 0.5f), y(static_cast<size_t>(n * c * s.oh * s.ow)),
       gy(y.size(), 0.1f), gx(x.size());
   relu_like(x.data(), static_cast<int64_t>(x.size()));
-  std::vector<int64_t> arg(y.size());
+  std::vector<int32_t> arg(y.size());
   std::vector<double> f, b;
   for (int r = 0; r < reps + 2; ++r) {
     double tf = seconds_of([&] { kernels::max_pool2d_forward(s, x.data(), y.data(), arg.data()); });

@@ -171,7 +171,7 @@ TEST(Kernels, AssignEveryOutputElement) {
     ps.ow = kernels::pool2d_out_size(5, k, st, pad, 1, ceil);
     std::vector<double> px(3 * 7 * 5), py(static_cast<size_t>(3 * ps.oh * ps.ow), nan), pg(px.size(), nan);
     for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<double>((i * 7) % 11);
-    std::vector<int64_t> arg(py.size(), -1);
+    std::vector<int32_t> arg(py.size(), -1);
     kernels::max_pool2d_forward(ps, px.data(), py.data(), arg.data());
     kernels::max_pool2d_backward(ps, py.data(), arg.data(), pg.data());
     EXPECT_TRUE(all_finite(py) && all_finite(pg)) << "max k" << k;

@@ -257,6 +257,36 @@ TEST(Conv2dModule, OutputShapesMatchTheForward) {
   EXPECT_EQ(s, (Shape{8}));
 }
 
+// Sequential's fusions (Linear/Conv2d + ReLU, ReLU + MaxPool2d, Conv2d + ReLU + MaxPool2d) give
+// the layer-by-layer values and gradients bit for bit; an observer turns them off, so the two
+// runs below take the two paths. float32, so the oneDNN kernels are the ones compared.
+TEST(Sequential, FusedLayersEqualTheLayersOneByOne) {
+  auto make = [] {
+    return build(
+        "input_shape = [2, 12, 12]\nlayers = ["
+        "{ type = \"conv2d\", out_channels = 6, kernel_size = 3 }, { type = \"relu\" }, { type = \"max_pool2d\", kernel_size = 2 },"
+        "{ type = \"conv2d\", out_channels = 8, kernel_size = 3, padding = 1 }, { type = \"batch_norm2d\" }, { type = \"relu\" },"
+        "{ type = \"max_pool2d\", kernel_size = 2 }, { type = \"conv2d\", out_channels = 4, kernel_size = 1 }, { type = \"relu\" },"
+        "{ type = \"flatten\" }, { type = \"linear\", out_features = 16 }, { type = \"relu\" }, { type = \"linear\", out_features = 3 }]");
+  };
+  Tensor x = randn({5, 2, 12, 12}, 11, DType::F32);
+  std::vector<std::vector<double>> runs[2];
+  for (int observed = 0; observed < 2; ++observed) {
+    auto net = make();
+    size_t seen = 0;
+    if (observed) net->set_observer([&](size_t, const Tensor&) { ++seen; });
+    Tensor y = (*net)(x);
+    ops::sum(ops::mul(y, y)).backward();
+    runs[observed].push_back(y.to_vector());
+    for (const Tensor& p : net->parameters()) runs[observed].push_back(p.grad().to_vector());
+    if (observed) {
+      EXPECT_EQ(seen, net->size()) << "the observer sees every layer";
+    }
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t k = 0; k < runs[0].size(); ++k) EXPECT_EQ(runs[0][k], runs[1][k]) << (k ? "gradient " : "output ") << k;
+}
+
 // The CNN: in_channels and in_features are inferred along the chain.
 TEST(Factory, FashionCnnChain) {
   auto net = build(

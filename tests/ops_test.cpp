@@ -641,6 +641,63 @@ TEST(Conv2dRelu, fused_matches_composite_forward_and_backward) {
     }
 }
 
+// max_pool2d_relu is relu(max_pool2d(x)) and max_pool2d(relu(x)) bit for bit, values and
+// gradients, in float32 (AVX-512 row kernels where the CPU has them) and float64 (portable loops):
+// ties (small integers, zeros), odd extents, rows wider than one 16-lane step, overlapping windows.
+TEST(MaxPool2dRelu, equals_both_composites_bit_for_bit) {
+  const Shape shapes[] = {{2, 3, 5, 7}, {1, 2, 6, 70}, {2, 4, 26, 26}, {1, 1, 11, 11}};
+  const ops::Pool2dOptions opts[] = {{}, {.kernel_size = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}};
+  uint64_t seed = 300;
+  for (const Shape& sh : shapes)
+    for (size_t o = 0; o < std::size(opts); ++o) {
+      Tensor x = small_int_tensor(sh, DType::F64, 7, seed++) - 3.0;  // -3..3: ties, zeros, all-negative windows
+      std::vector<std::vector<double>> per_dtype;
+      for (DType d : {DType::F32, DType::F64}) {
+        SCOPED_TRACE(shape_str(sh) + " options " + std::to_string(o) + " " + dtype_name(d));
+        auto run = [&](int how) {
+          Tensor xs = x.to(d).detach().requires_grad_();  // a fresh leaf per run (to() of the same dtype is x itself)
+          Tensor y = how == 0   ? ops::max_pool2d_relu(xs, opts[o])
+                     : how == 1 ? ops::relu(ops::max_pool2d(xs, opts[o]))
+                                : ops::max_pool2d(ops::relu(xs), opts[o]);
+          Tensor gy = small_int_tensor(y.shape(), d, 5, 7) - 1.5;  // a gradient that varies per element
+          y.backward(gy);
+          std::vector<double> out = y.to_vector(), g = xs.grad().to_vector();
+          out.insert(out.end(), g.begin(), g.end());
+          return out;
+        };
+        const auto fused = run(0), after = run(1), before = run(2);
+        ASSERT_EQ(fused.size(), after.size());
+        for (size_t i = 0; i < fused.size(); ++i) {
+          ASSERT_EQ(fused[i], after[i]) << "relu(max_pool2d) differs at " << i;
+          ASSERT_EQ(fused[i], before[i]) << "max_pool2d(relu) differs at " << i;
+        }
+        per_dtype.push_back(fused);
+      }
+      ASSERT_EQ(per_dtype[0], per_dtype[1]) << "float32 and float64 kernels disagree on " << shape_str(sh);
+    }
+}
+
+TEST(MaxPool2dRelu, nan_propagates_and_inference_keeps_no_indices) {
+  std::vector<double> v(16, -1.0);
+  v[5] = std::numeric_limits<double>::quiet_NaN();  // in the first 2x2 window of row pair 1
+  for (DType d : {DType::F32, DType::F64}) {
+    Tensor y = ops::max_pool2d_relu(from_vector(v, {1, 1, 4, 4}, d));
+    const auto got = y.to_vector();
+    EXPECT_TRUE(std::isnan(got[0])) << dtype_name(d);  // torch: relu(NaN) = NaN
+    EXPECT_EQ(got[1], 0.0);
+    EXPECT_EQ(got[2], 0.0);
+  }
+  // Without a graph the op records nothing (and keeps no arg-max indices).
+  Tensor x = random_tensor({2, 3, 8, 8}, DType::F32, -1, 1, 5).requires_grad_();
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(ops::max_pool2d_relu(x).requires_grad());
+    EXPECT_FALSE(ops::max_pool2d(x).requires_grad());
+  }
+  EXPECT_TRUE(ops::max_pool2d_relu(x).requires_grad());
+  EXPECT_ERROR_HAS(ops::max_pool2d_relu(zeros({2, 3, 4})), "max_pool2d_relu: input must be [N, C, H, W]");
+}
+
 TEST(LinearRelu, float64_and_errors) {
   Tensor x = random_tensor({3, 4}, DType::F64, -1, 1, 1), w = random_tensor({2, 4}, DType::F64, -1, 1, 2);
   const auto want = ops::relu(ops::linear(x, w)).to_vector(), got = ops::linear_relu(x, w).to_vector();

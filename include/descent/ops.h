@@ -188,6 +188,11 @@ struct Pool2dOptions {
 };
 /// Window maxima; the gradient goes to the first arg-max of each window.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt = {});
+/// relu(max_pool2d(x, opt)) as one op, which equals max_pool2d(relu(x, opt)): the max commutes
+/// with the ReLU, so the ReLU runs on the pooled output and its backward needs no pass over the
+/// larger input. nn::Sequential uses it for a ReLU followed by a MaxPool2d (and for
+/// Conv2d -> ReLU -> MaxPool2d as conv2d then this).
+Tensor max_pool2d_relu(const Tensor& x, const Pool2dOptions& opt = {});
 /// Window means.
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt = {});
 /// Mean over H and W: [N, C, H, W] -> [N, C] (composite).

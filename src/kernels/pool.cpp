@@ -8,6 +8,10 @@
 #include <limits>
 #include <type_traits>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace descent::kernels {
 
 int64_t pool2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, bool ceil_mode) {
@@ -31,59 +35,178 @@ T pick(bool t, T a, T b) {
   const U m = U(0) - static_cast<U>(t);
   return std::bit_cast<T>(static_cast<U>((std::bit_cast<U>(a) & m) | (std::bit_cast<U>(b) & ~m)));
 }
-int64_t pick(bool t, int64_t a, int64_t b) {
-  const int64_t m = -static_cast<int64_t>(t);
+int32_t pick(bool t, int32_t a, int32_t b) {
+  const int32_t m = -static_cast<int32_t>(t);
   return (a & m) | (b & ~m);
 }
 
-// The common 2x2 / stride 2 / no padding forward without data-dependent branches: after a ReLU
-// many windows tie, and the generic loop's unpredictable compares cost 5x the loads. (The
-// backward's zero fill plus scatter is already faster than writing each window.)
+// The fused ReLU of a pooled value, NaN kept (torch's ReLU): relu(max_pool(x)), which equals
+// max_pool(relu(x)) because the max commutes with a monotone function.
+template <class T>
+T relu_keep_nan(T m) {
+  return pick((m > T(0)) | (m != m), m, T(0));
+}
+
+// The common 2x2 / stride 2 / no padding pool: after a ReLU many windows tie, and the generic
+// loop's unpredictable compares cost 5x the loads, so its rows run without data-dependent branches
+// (AVX-512 where the CPU has it, 16 windows per step).
 bool is_2x2_s2(const Pool2dShape& s) {
   return s.kh == 2 && s.kw == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0 && s.dil_h == 1 &&
          s.dil_w == 1;
 }
 
+// One output row of the 2x2 forward: r0, r1 are the window rows, base the flat index of r0[0]
+// in its plane, w the plane's width. Row-major order with strict '>' keeps the first of tied
+// maxima; NaN wins, as in PyTorch.
 template <class T>
-void max_fwd_2x2(const Pool2dShape& s, const T* x, T* y, int64_t* arg) {
-  // locals: stores through int64_t* arg could otherwise alias the fields of s
+void max_row_2x2(const T* r0, const T* r1, T* y, int32_t* arg, int64_t ow, int32_t base, int32_t w, bool relu) {
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    T m = a;
+    int32_t i = 0;
+    bool t = (b > m) | (b != b);
+    m = pick(t, b, m);
+    i = pick(t, int32_t{1}, i);
+    t = (c > m) | (c != c);
+    m = pick(t, c, m);
+    i = pick(t, w, i);
+    t = (d > m) | (d != d);
+    m = pick(t, d, m);
+    i = pick(t, w + 1, i);
+    y[ox] = relu ? relu_keep_nan(m) : m;
+    if (arg) arg[ox] = base + 2 * static_cast<int32_t>(ox) + i;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define DESCENT_POOL_AVX512 1
+// The library is built for baseline x86-64; these two row kernels are compiled for AVX-512 and
+// chosen at run time. Lanes are windows: a window's four inputs are gathered from the two rows by
+// even/odd permutes, and the tail of a row is masked (loads and stores never pass the row).
+const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
+
+__attribute__((target("avx512f"))) void max_row_2x2_avx512(const float* r0, const float* r1, float* y, int32_t* arg,
+                                                            int64_t ow, int32_t base, int32_t w, bool relu) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ox = 0; ox < ow; ox += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - ox), n2 = 2 * n;
+    const auto mo = static_cast<__mmask16>((1u << n) - 1);
+    const auto mlo = static_cast<__mmask16>(n2 >= 16 ? 0xFFFFu : (1u << n2) - 1);
+    const auto mhi = static_cast<__mmask16>(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0u);
+    const float* p0 = r0 + 2 * ox;
+    const float* p1 = r1 + 2 * ox;
+    const __m512 lo0 = _mm512_maskz_loadu_ps(mlo, p0), hi0 = _mm512_maskz_loadu_ps(mhi, p0 + 16);
+    const __m512 lo1 = _mm512_maskz_loadu_ps(mlo, p1), hi1 = _mm512_maskz_loadu_ps(mhi, p1 + 16);
+    const __m512 a = _mm512_permutex2var_ps(lo0, even, hi0), b = _mm512_permutex2var_ps(lo0, odd, hi0);
+    const __m512 c = _mm512_permutex2var_ps(lo1, even, hi1), d = _mm512_permutex2var_ps(lo1, odd, hi1);
+    __m512 m = a;
+    __m512i k = _mm512_setzero_si512();
+    __mmask16 t = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    m = _mm512_mask_blend_ps(t, m, b);
+    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(1));
+    t = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+    m = _mm512_mask_blend_ps(t, m, c);
+    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(w));
+    t = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+    m = _mm512_mask_blend_ps(t, m, d);
+    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(w + 1));
+    if (relu) m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q), m);
+    _mm512_mask_storeu_ps(y + ox, mo, m);
+    if (arg) {
+      const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * static_cast<int32_t>(ox)), even);
+      _mm512_mask_storeu_epi32(arg + ox, mo, _mm512_add_epi32(first, k));
+    }
+  }
+}
+
+// One output row of the 2x2 backward, written directly (windows do not overlap): q0, q1 are the
+// two gx rows of the windows; each gets its window's gradient at the arg-max and 0 elsewhere.
+// (+0 turns a -0 gradient into +0, as the zero fill plus scatter of the generic path does.)
+__attribute__((target("avx512f"))) void max_bwd_row_2x2_avx512(const float* g, const int32_t* arg,
+                                                                const float* relu_y, float* q0, float* q1,
+                                                                int64_t ow, int32_t base, int32_t w) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ox = 0; ox < ow; ox += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - ox), n2 = 2 * n;
+    const auto mo = static_cast<__mmask16>((1u << n) - 1);
+    const auto mlo = static_cast<__mmask16>(n2 >= 16 ? 0xFFFFu : (1u << n2) - 1);
+    const auto mhi = static_cast<__mmask16>(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0u);
+    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mo, g + ox), zero);
+    if (relu_y) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(mo, relu_y + ox), zero, _CMP_GT_OQ), v);
+    const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * static_cast<int32_t>(ox)), even);
+    const __m512i k = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mo, arg + ox), first);
+    const __m512 v00 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_setzero_si512()), v);
+    const __m512 v01 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(1)), v);
+    const __m512 v10 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(w)), v);
+    const __m512 v11 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(w + 1)), v);
+    _mm512_mask_storeu_ps(q0 + 2 * ox, mlo, _mm512_permutex2var_ps(v00, lo, v01));
+    _mm512_mask_storeu_ps(q0 + 2 * ox + 16, mhi, _mm512_permutex2var_ps(v00, hi, v01));
+    _mm512_mask_storeu_ps(q1 + 2 * ox, mlo, _mm512_permutex2var_ps(v10, lo, v11));
+    _mm512_mask_storeu_ps(q1 + 2 * ox + 16, mhi, _mm512_permutex2var_ps(v10, hi, v11));
+  }
+}
+#else
+#define DESCENT_POOL_AVX512 0
+#endif
+
+template <class T>
+void max_fwd_2x2(const Pool2dShape& s, const T* x, T* y, int32_t* arg, bool relu) {
+  // locals: stores through int32_t* arg could otherwise alias the fields of s
   const int64_t h = s.h, w = s.w, oh = s.oh, ow = s.ow;
 #pragma omp parallel for if (parallel(s))
   for (int64_t p = 0; p < s.planes; ++p) {
     for (int64_t oy = 0; oy < oh; ++oy) {
       const T* r0 = x + p * h * w + 2 * oy * w;
-      const T* r1 = r0 + w;
       T* yr = y + (p * oh + oy) * ow;
-      int64_t* ar = arg + (p * oh + oy) * ow;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        // Row-major order with strict '>' keeps the first of tied maxima; NaN wins as in PyTorch.
-        const T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-        T m = a;
-        int64_t i = 0;
-        bool t = (b > m) | (b != b);
-        m = pick(t, b, m);
-        i = pick(t, int64_t(1), i);
-        t = (c > m) | (c != c);
-        m = pick(t, c, m);
-        i = pick(t, w, i);
-        t = (d > m) | (d != d);
-        m = pick(t, d, m);
-        i = pick(t, w + 1, i);
-        yr[ox] = m;
-        ar[ox] = 2 * oy * w + 2 * ox + i;
-      }
+      int32_t* ar = arg ? arg + (p * oh + oy) * ow : nullptr;
+      const auto base = static_cast<int32_t>(2 * oy * w);
+#if DESCENT_POOL_AVX512
+      if constexpr (std::is_same_v<T, float>)
+        if (kHaveAvx512) {
+          max_row_2x2_avx512(r0, r0 + w, yr, ar, ow, base, static_cast<int32_t>(w), relu);
+          continue;
+        }
+#endif
+      max_row_2x2(r0, r0 + w, yr, ar, ow, base, static_cast<int32_t>(w), relu);
     }
   }
 }
 
+#if DESCENT_POOL_AVX512
+// The 2x2 backward without the zero fill and scatter: every gx row is written once.
+void max_bwd_2x2_avx512(const Pool2dShape& s, const float* gy, const int32_t* arg, float* gx, const float* relu_y) {
+  const int64_t h = s.h, w = s.w, oh = s.oh, ow = s.ow;
+#pragma omp parallel for if (parallel(s))
+  for (int64_t p = 0; p < s.planes; ++p) {
+    float* gp = gx + p * h * w;
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const int64_t o = (p * oh + oy) * ow;
+      float* q0 = gp + 2 * oy * w;
+      max_bwd_row_2x2_avx512(gy + o, arg + o, relu_y ? relu_y + o : nullptr, q0, q0 + w, ow,
+                             static_cast<int32_t>(2 * oy * w), static_cast<int32_t>(w));
+      if (2 * ow < w) {  // an odd width: the last column is in no window
+        std::fill(q0 + 2 * ow, q0 + w, 0.0f);
+        std::fill(q0 + w + 2 * ow, q0 + 2 * w, 0.0f);
+      }
+    }
+    std::fill(gp + 2 * oh * w, gp + h * w, 0.0f);  // an odd height: the last row is in no window
+  }
+}
+#endif
+
 template <class T>
-void max_fwd(const Pool2dShape& s, const T* x, T* y, int64_t* arg) {
-  if (is_2x2_s2(s)) return max_fwd_2x2(s, x, y, arg);
+void max_fwd(const Pool2dShape& s, const T* x, T* y, int32_t* arg, bool relu) {
+  if (is_2x2_s2(s)) return max_fwd_2x2(s, x, y, arg, relu);
 #pragma omp parallel for if (parallel(s))
   for (int64_t p = 0; p < s.planes; ++p) {
     const T* xp = x + p * s.h * s.w;
     T* yp = y + p * s.oh * s.ow;
-    int64_t* ap = arg + p * s.oh * s.ow;
+    int32_t* ap = arg ? arg + p * s.oh * s.ow : nullptr;
     for (int64_t oy = 0; oy < s.oh; ++oy) {
       int64_t y0 = oy * s.stride_h - s.pad_h;
       const int64_t y1 = std::min(y0 + (s.kh - 1) * s.dil_h + 1, s.h);
@@ -102,22 +225,28 @@ void max_fwd(const Pool2dShape& s, const T* x, T* y, int64_t* arg) {
               best = iy * s.w + ix;
             }
           }
-        yp[oy * s.ow + ox] = m;
-        ap[oy * s.ow + ox] = best;
+        yp[oy * s.ow + ox] = relu ? relu_keep_nan(m) : m;
+        if (ap) ap[oy * s.ow + ox] = static_cast<int32_t>(best);
       }
     }
   }
 }
 
 template <class T>
-void max_bwd(const Pool2dShape& s, const T* gy, const int64_t* arg, T* gx) {
+void max_bwd(const Pool2dShape& s, const T* gy, const int32_t* arg, T* gx, const T* relu_y) {
+#if DESCENT_POOL_AVX512
+  if constexpr (std::is_same_v<T, float>)
+    if (kHaveAvx512 && is_2x2_s2(s)) return max_bwd_2x2_avx512(s, gy, arg, gx, relu_y);
+#endif
 #pragma omp parallel for if (parallel(s))
   for (int64_t p = 0; p < s.planes; ++p) {
     T* gp = gx + p * s.h * s.w;
     std::fill(gp, gp + s.h * s.w, T(0));
     const T* g = gy + p * s.oh * s.ow;
-    const int64_t* ap = arg + p * s.oh * s.ow;
-    for (int64_t i = 0; i < s.oh * s.ow; ++i) gp[ap[i]] += g[i];  // overlapping windows add up
+    const T* ry = relu_y ? relu_y + p * s.oh * s.ow : nullptr;
+    const int32_t* ap = arg + p * s.oh * s.ow;
+    for (int64_t i = 0; i < s.oh * s.ow; ++i)  // overlapping windows add up
+      gp[ap[i]] += ry ? pick(ry[i] > T(0), g[i], T(0)) : g[i];
   }
 }
 
@@ -174,11 +303,17 @@ void avg_bwd(const Pool2dShape& s, bool include_pad, const T* gy, T* gx) {
 
 }  // namespace
 
-void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int64_t* a) { max_fwd(s, x, y, a); }
-void max_pool2d_forward(const Pool2dShape& s, const double* x, double* y, int64_t* a) { max_fwd(s, x, y, a); }
-void max_pool2d_backward(const Pool2dShape& s, const float* gy, const int64_t* a, float* gx) { max_bwd(s, gy, a, gx); }
-void max_pool2d_backward(const Pool2dShape& s, const double* gy, const int64_t* a, double* gx) {
-  max_bwd(s, gy, a, gx);
+void max_pool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* a, bool relu) {
+  max_fwd(s, x, y, a, relu);
+}
+void max_pool2d_forward(const Pool2dShape& s, const double* x, double* y, int32_t* a, bool relu) {
+  max_fwd(s, x, y, a, relu);
+}
+void max_pool2d_backward(const Pool2dShape& s, const float* gy, const int32_t* a, float* gx, const float* relu_y) {
+  max_bwd(s, gy, a, gx, relu_y);
+}
+void max_pool2d_backward(const Pool2dShape& s, const double* gy, const int32_t* a, double* gx, const double* relu_y) {
+  max_bwd(s, gy, a, gx, relu_y);
 }
 void avg_pool2d_forward(const Pool2dShape& s, bool inc, const float* x, float* y) { avg_fwd(s, inc, x, y); }
 void avg_pool2d_forward(const Pool2dShape& s, bool inc, const double* x, double* y) { avg_fwd(s, inc, x, y); }

@@ -73,11 +73,18 @@ void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& kids = children();
+  auto is = [&](size_t j, const std::type_info& t) { return j < kids.size() && typeid(*kids[j].second) == t; };
   for (size_t i = 0; i < kids.size(); ++i) {
     const Module& m = *kids[i].second;
-    // A Linear or Conv2d followed by a ReLU runs as one op (the ReLU in the GEMM's or the
-    // convolution's epilogue), unless an observer wants to see the layer's own output.
-    if (!observer_ && i + 1 < kids.size() && typeid(*kids[i + 1].second) == typeid(ReLU)) {
+    // Fusions, unless an observer wants to see each layer's own output:
+    //  - Linear or Conv2d followed by a ReLU runs as one op (the ReLU in the GEMM's or the
+    //    convolution's epilogue);
+    //  - a ReLU followed by a MaxPool2d runs as max_pool2d_relu (the max commutes with the ReLU,
+    //    so it is applied to the 4x smaller pooled output and its backward needs no pass of its
+    //    own), also when a Conv2d comes first: Conv2d -> ReLU -> MaxPool2d is conv2d, then
+    //    max_pool2d_relu. Every fusion gives the same values and gradients as the layers one by one.
+    if (!observer_ && is(i + 1, typeid(ReLU))) {
+      const bool pool_next = is(i + 2, typeid(MaxPool2d)) && h.dim() == 4;
       if (typeid(m) == typeid(Linear)) {
         const auto& lin = static_cast<const Linear&>(m);
         if (h.dim() == 2 && h.size(1) == lin.in_features()) {
@@ -89,12 +96,23 @@ Tensor Sequential::forward(const Tensor& x) {
         const auto& conv = static_cast<const Conv2d&>(m);
         if (h.dim() == 4 && h.size(1) == conv.in_channels()) {
           const Conv2dOptions& o = conv.options();
-          h = ops::conv2d_relu(h, conv.weight, conv.bias,
-                               {.stride = o.stride, .padding = o.padding, .dilation = o.dilation, .groups = o.groups});
-          ++i;
+          const ops::Conv2dOptions co{.stride = o.stride, .padding = o.padding, .dilation = o.dilation, .groups = o.groups};
+          if (pool_next) {
+            h = ops::conv2d(h, conv.weight, conv.bias, co);
+            h = ops::max_pool2d_relu(h, static_cast<const MaxPool2d&>(*kids[i + 2].second).options());
+            i += 2;
+          } else {
+            h = ops::conv2d_relu(h, conv.weight, conv.bias, co);
+            ++i;
+          }
           continue;
         }
       }
+    }
+    if (!observer_ && typeid(m) == typeid(ReLU) && is(i + 1, typeid(MaxPool2d)) && h.dim() == 4) {
+      h = ops::max_pool2d_relu(h, static_cast<const MaxPool2d&>(*kids[i + 1].second).options());
+      ++i;
+      continue;
     }
     h = kids[i].second->forward(h);
     if (observer_) observer_(i, h);

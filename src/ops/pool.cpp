@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "ops/internal.h"
 
 namespace descent::ops {
@@ -39,23 +42,41 @@ kernels::Pool2dShape pool_shape(const Tensor& x, const Pool2dOptions& o, const c
 }
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
-  kernels::Pool2dShape s = pool_shape(x, opt, "max_pool2d");
+namespace {
+// max_pool2d, or relu(max_pool2d) as one op. The arg-max indices (int32, within the plane) are
+// kept only when a gradient will flow: inference writes none. They live in a byte tensor so they
+// come from the caching allocator like every other buffer of a step.
+Tensor max_pool2d_impl(const Tensor& x, const Pool2dOptions& opt, bool relu) {
+  const char* what = relu ? "max_pool2d_relu" : "max_pool2d";
+  kernels::Pool2dShape s = pool_shape(x, opt, what);
+  if (s.h * s.w > std::numeric_limits<int32_t>::max())
+    throw Error(fmt::format("{}: a plane of {} has more than 2^31 elements", what, x.shape_str()));
   Tensor y = empty({x.size(0), x.size(1), s.oh, s.ow}, x.dtype());
-  Tensor arg = empty(y.shape(), DType::I64);  // flat index of each window's first maximum
-  dispatch_float(x.dtype(), "max_pool2d", [&](auto tag) {
+  const bool grad = autograd::should_record({x});
+  Tensor arg = grad ? empty({y.numel() * int64_t{sizeof(int32_t)}}, DType::U8) : Tensor();
+  auto* arg_p = grad ? reinterpret_cast<int32_t*>(arg.data<uint8_t>()) : nullptr;
+  dispatch_float(x.dtype(), what, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::max_pool2d_forward(s, x.data<T>(), y.data<T>(), arg.data<int64_t>());
+    kernels::max_pool2d_forward(s, x.data<T>(), y.data<T>(), arg_p, relu);
   });
-  return record(Op::MaxPool2d, y, {x}, [arg, s, in = x.shape()](const Tensor& g) {
-    Tensor gx = empty(in, g.dtype());  // g routed to the arg-max of its window only
-    dispatch_float(g.dtype(), "max_pool2d", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      kernels::max_pool2d_backward(s, g.data<T>(), arg.data<int64_t>(), gx.data<T>());
-    });
-    return Grads{gx};
-  });
+  if (!grad) return y;
+  return record(relu ? Op::MaxPool2dRelu : Op::MaxPool2d, y, {x},
+                [arg, s, in = x.shape(), y = relu ? y.detach() : Tensor(), what](const Tensor& g) {
+                  Tensor gx = empty(in, g.dtype());  // g routed to the arg-max of its window only
+                  const auto* a = reinterpret_cast<const int32_t*>(arg.data<uint8_t>());
+                  dispatch_float(g.dtype(), what, [&](auto tag) {
+                    using T = typename decltype(tag)::type;  // with the ReLU: only where y > 0
+                    kernels::max_pool2d_backward(s, g.data<T>(), a, gx.data<T>(),
+                                                 y.defined() ? y.data<T>() : nullptr);
+                  });
+                  return Grads{gx};
+                });
 }
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) { return max_pool2d_impl(x, opt, false); }
+
+Tensor max_pool2d_relu(const Tensor& x, const Pool2dOptions& opt) { return max_pool2d_impl(x, opt, true); }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   if (opt.dilation[0] != 1 || opt.dilation[1] != 1) throw Error("avg_pool2d: dilation is not supported (as in torch)");
