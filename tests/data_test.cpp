@@ -8,10 +8,12 @@
 // in memory with make_dataset().
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <thread>
 
+#include "data/gather.h"
 #include "data_test_util.h"
 
 namespace data = descent::data;
@@ -359,6 +361,35 @@ TEST(Loader, ConvertsEveryByteExactlyLikeDivisionBy255) {
       }
     }
     EXPECT_FALSE(loader.next(b));
+  }
+}
+
+// The conversion has a vectorized path (AVX-512, chosen at run time) and a scalar one; both must
+// give exactly static_cast<Dst>(double(v) * scale) for every byte, every scale and every row
+// length (a row is converted 8 at a time and its tail one by one), so training runs do not
+// depend on the machine.
+TEST(Loader, GatherConvertIsBitIdenticalToTheScalarRule) {
+  const int64_t n = 8;
+  for (int64_t row : {784, 37, 7, 1}) {
+    auto src = descent::empty({n, row}, DType::U8);
+    uint8_t* sp = src.data<uint8_t>();
+    for (int64_t i = 0; i < n * row; ++i) sp[i] = static_cast<uint8_t>((i * 131 + i / 256) % 256);  // every byte
+    const std::vector<int64_t> idx = {5, 0, 7, 7, 2};
+    for (double scale : {1.0 / 255.0, 1.0, 0.1, 3.7e-3, -2.5e-41, 1e300}) {
+      auto f = descent::empty({5, row}, DType::F32);
+      auto d = descent::empty({5, row}, DType::F64);
+      data::gather_convert(src, idx.data(), 5, row, scale, f);
+      data::gather_convert(src, idx.data(), 5, row, scale, d);
+      for (int64_t b = 0; b < 5; ++b)
+        for (int64_t k = 0; k < row; ++k) {
+          const double want = static_cast<double>(sp[idx[b] * row + k]) * scale;
+          const float want_f = static_cast<float>(want);
+          const float got_f = f.data<float>()[b * row + k];
+          const double got_d = d.data<double>()[b * row + k];
+          ASSERT_EQ(std::memcmp(&got_f, &want_f, sizeof got_f), 0) << "row " << row << " scale " << scale << " at " << k;
+          ASSERT_EQ(std::memcmp(&got_d, &want, sizeof got_d), 0) << "row " << row << " scale " << scale << " at " << k;
+        }
+    }
   }
 }
 
