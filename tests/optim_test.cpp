@@ -10,7 +10,9 @@
 //   - anything else: a TEST in the section of its part below.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -526,6 +528,70 @@ TEST(Step, ParallelLoopEqualsSerial) {
     for (size_t k = 0; k < part.size(); ++k) ASSERT_EQ(got[i * 50000 + k], part[k]) << i * 50000 + k;
   }
   EXPECT_NE(got, iv);
+}
+
+// SGD's update loop is compiled for several ISAs (some with FMA) and picked at run time; every
+// version must round each multiply and add on its own, exactly as this reference does (volatile
+// forces each rounding here whatever the flags), so that a run does not depend on the machine.
+template <class T>
+void sgd_reference(std::vector<T>& p, const std::vector<T>& g, std::vector<T>& b, bool first, const optim::SGDOptions& o) {
+  const T sign = o.maximize ? T(-1) : T(1), wd = T(o.weight_decay), lr = T(o.lr), mom = T(o.momentum),
+          damp = T(1.0 - o.dampening);
+  for (size_t k = 0; k < p.size(); ++k) {
+    volatile T sg = sign * g[k], wp = wd * p[k];
+    T d = sg + wp;
+    if (o.momentum != 0.0) {
+      if (first) {
+        b[k] = d;
+      } else {
+        volatile T mb = mom * b[k], dd = damp * d;
+        b[k] = mb + dd;
+      }
+      if (o.nesterov) {
+        volatile T mb = mom * b[k];
+        d = d + mb;
+      } else {
+        d = b[k];
+      }
+    }
+    volatile T step = lr * d;
+    p[k] = p[k] - step;
+  }
+}
+
+template <class T>
+void expect_sgd_bit_identical(DType dt) {
+  const std::vector<optim::SGDOptions> cases = {
+      {.lr = 0.1},
+      {.lr = 0.1, .momentum = 0.9},
+      {.lr = 0.05, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.01},
+      {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.001, .nesterov = true},
+      {.lr = 0.1, .momentum = 0.7, .maximize = true},
+  };
+  for (int64_t n : {int64_t{70001}, int64_t{37}}) {  // the parallel branch, and a short odd tail
+    for (size_t c = 0; c < cases.size(); ++c) {
+      Generator gen(11);
+      Tensor w = normal({n}, 0.0, 1.0, gen, dt).requires_grad_();
+      std::vector<T> p(static_cast<size_t>(n)), b(p.size()), g(p.size());
+      std::copy_n(w.data<T>(), n, p.begin());
+      optim::SGD opt({w}, cases[c]);
+      for (int step = 0; step < 3; ++step) {
+        Tensor grad = normal({n}, 0.0, 1.0, gen, dt);
+        std::copy_n(grad.data<T>(), n, g.begin());
+        w.set_grad(grad);
+        opt.step();
+        sgd_reference(p, g, b, step == 0, cases[c]);
+      }
+      for (int64_t k = 0; k < n; ++k)
+        ASSERT_EQ(std::memcmp(&w.data<T>()[k], &p[static_cast<size_t>(k)], sizeof(T)), 0)
+            << "case " << c << ", n " << n << ", element " << k << ": " << w.data<T>()[k] << " vs " << p[k];
+    }
+  }
+}
+
+TEST(Step, SgdRoundsEachOperationLikeTheScalarRule) {
+  expect_sgd_bit_identical<float>(DType::F32);
+  expect_sgd_bit_identical<double>(DType::F64);
 }
 
 // ---- State save / restore --------------------------------------------------------------------------

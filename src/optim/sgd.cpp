@@ -1,5 +1,8 @@
 // SGD with momentum, dampening, Nesterov and coupled weight decay (torch.optim.SGD).
 #include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
 
 #include "descent/autograd.h"
 #include "optim/state_util.h"
@@ -8,11 +11,24 @@
 namespace descent::optim {
 namespace {
 
-// The fused update of one parameter; b is the momentum buffer (Momentum), First its first step.
-// Scalars arrive by value so that the parallel region copies them and the loop vectorizes.
+// The update is one streaming pass over parameter, gradient and momentum buffer, run every step on
+// every parameter. The library is built for baseline x86-64 (4-wide SSE2); like the kernels in
+// kernels/eltwise.cpp this loop is compiled for AVX-512, AVX2 and the baseline and picked at load
+// time: measured on the reference MLP's parameters (269k floats, gradients just written), 116 ->
+// 63 us per step at 1 thread. fp-contract=off keeps every clone bit-identical to the baseline (and
+// to torch's separate multiply and add): with FMA in the ISA, GCC would otherwise fuse
+// mom * b + damp * d into one rounding.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define DESCENT_SGD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#else
+#define DESCENT_SGD_CLONES
+#endif
+
+// The fused update of elements [0, n) of one parameter; b is the momentum buffer (Momentum),
+// First its first step.
 template <class T, bool Momentum, bool First, bool Nesterov>
-void sgd_update(int64_t n, T* p, const T* g, T* b, T sign, T wd, T lr, T mom, T damp) {
-#pragma omp parallel for simd if (n > 65536)
+DESCENT_SGD_CLONES void sgd_range(int64_t n, T* __restrict p, const T* __restrict g, T* __restrict b, T sign, T wd,
+                                  T lr, T mom, T damp) {
   for (int64_t k = 0; k < n; ++k) {
     T d = sign * g[k] + wd * p[k];
     if constexpr (Momentum) {
@@ -21,6 +37,23 @@ void sgd_update(int64_t n, T* p, const T* g, T* b, T sign, T wd, T lr, T mom, T 
       d = Nesterov ? d + mom * b[k] : b[k];
     }
     p[k] -= lr * d;
+  }
+}
+
+// Splits large parameters over the OpenMP threads, one chunk each (outside the clones: an outlined
+// parallel body would not be cloned with them); small ones run on the caller.
+template <class T, bool Momentum, bool First, bool Nesterov>
+void sgd_update(int64_t n, T* p, const T* g, T* b, T sign, T wd, T lr, T mom, T damp) {
+  if (n <= 65536 || omp_get_max_threads() == 1)
+    return sgd_range<T, Momentum, First, Nesterov>(n, p, g, b, sign, wd, lr, mom, damp);
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t chunk = (n + nt - 1) / nt / 16 * 16 + 16;  // 64-byte aligned chunk starts
+    const int64_t lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
+    if (lo < hi)
+      sgd_range<T, Momentum, First, Nesterov>(hi - lo, p + lo, g + lo, Momentum ? b + lo : nullptr, sign, wd, lr, mom,
+                                              damp);
   }
 }
 
