@@ -698,6 +698,49 @@ TEST(MaxPool2dRelu, nan_propagates_and_inference_keeps_no_indices) {
   EXPECT_ERROR_HAS(ops::max_pool2d_relu(zeros({2, 3, 4})), "max_pool2d_relu: input must be [N, C, H, W]");
 }
 
+// conv2d_pool_relu (pooled in oneDNN's blocked layout, the conv's gradient built there) against
+// the three ops in a row, bit for bit in float32: the reference CNN's two layers (32 and 64
+// channels, an odd 11x11 output), 6 channels (padded to a block of 16), with and without bias;
+// and the sliced inference of a large batch against the graph-recording forward.
+TEST(Conv2dPoolRelu, equals_conv_relu_pool_bit_for_bit) {
+  struct Case {
+    Shape x, w;
+    ops::Conv2dOptions opt;
+  };
+  const Case cases[] = {{{8, 1, 28, 28}, {32, 1, 3, 3}, {}},
+                        {{8, 32, 13, 13}, {64, 32, 3, 3}, {}},
+                        {{3, 2, 12, 11}, {6, 2, 3, 3}, {.padding = {1, 1}}}};
+  uint64_t seed = 500;
+  for (const Case& c : cases)
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE(shape_str(c.x) + " -> " + std::to_string(c.w[0]) + (with_bias ? " bias" : " no bias"));
+      Tensor x = random_tensor(c.x, DType::F32, -1, 1, seed++);
+      Tensor w = random_tensor(c.w, DType::F32, -0.5, 0.5, seed++);
+      Tensor b = with_bias ? random_tensor({c.w[0]}, DType::F32, -0.5, 0.5, seed++) : Tensor();
+      auto run = [&](bool fused) {
+        Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
+        Tensor bs = with_bias ? b.detach().requires_grad_() : Tensor();
+        Tensor y = fused ? ops::conv2d_pool_relu(xs, ws, bs, c.opt)
+                         : ops::max_pool2d(ops::relu(ops::conv2d(xs, ws, bs, c.opt)));
+        y.backward(small_int_tensor(y.shape(), DType::F32, 5, 9) - 1.5);
+        std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
+        if (with_bias) out.push_back(bs.grad().to_vector());
+        return out;
+      };
+      const auto want = run(false), got = run(true);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(got[k], want[k]) << "output " << k;
+    }
+  // Inference: a 300-image batch runs in slices and gives the graph-recording forward's values.
+  Tensor x = random_tensor({300, 3, 10, 10}, DType::F32, -1, 1, 7), w = random_tensor({16, 3, 3, 3}, DType::F32, -1, 1, 8);
+  const auto recorded = ops::conv2d_pool_relu(x, w.detach().requires_grad_()).to_vector();
+  NoGradGuard no_grad;
+  EXPECT_EQ(ops::conv2d_pool_relu(x, w).to_vector(), recorded);
+  EXPECT_ERROR_HAS(ops::conv2d_pool_relu(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3})),
+                   "conv2d_pool_relu: the convolution's output 1x1 is smaller than the 2x2 pool");
+  EXPECT_ERROR_HAS(ops::conv2d_pool_relu(zeros({1, 2, 5, 5}), zeros({2, 3, 3, 3})), "conv2d_pool_relu: input [1, 2, 5, 5]");
+}
+
 TEST(LinearRelu, float64_and_errors) {
   Tensor x = random_tensor({3, 4}, DType::F64, -1, 1, 1), w = random_tensor({2, 4}, DType::F64, -1, 1, 2);
   const auto want = ops::relu(ops::linear(x, w)).to_vector(), got = ops::linear_relu(x, w).to_vector();

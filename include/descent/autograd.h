@@ -27,7 +27,7 @@ enum class Op : uint16_t {
   Reshape, Transpose, IndexSelect, Concat, Cast, Clone,
   Softmax, LogSoftmax, CrossEntropy, NllLoss,
   Conv2d, MaxPool2d, AvgPool2d, BatchNorm, LayerNorm, Dropout, BceWithLogits, HuberLoss,
-  LinearRelu, Conv2dRelu, MaxPool2dRelu,
+  LinearRelu, Conv2dRelu, MaxPool2dRelu, Conv2dPoolRelu,
   Count
 };
 

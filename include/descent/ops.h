@@ -177,6 +177,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), cons
 /// own); nn::Sequential uses it for a Conv2d followed by a ReLU.
 Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dOptions& opt = {});
 
+/// relu(max_pool2d(conv2d(x, w, b, opt))) with a 2x2 / stride 2 pool, as one op: the
+/// convolution's output is pooled in oneDNN's blocked layout without a copy to NCHW, and the
+/// backward builds the convolution's incoming gradient there directly. nn::Sequential uses it for
+/// Conv2d -> ReLU -> MaxPool2d(2). The same values and gradients as the three ops in a row.
+Tensor conv2d_pool_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dOptions& opt = {});
+
 /// Options of max_pool2d and avg_pool2d, as torch.nn.functional.
 struct Pool2dOptions {
   std::array<int64_t, 2> kernel_size{2, 2};  ///< window extent

@@ -13,7 +13,7 @@ const char* op_name(Op op) {
       "softmax", "log_softmax", "cross_entropy", "nll_loss",
       "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout",
       "binary_cross_entropy_with_logits", "huber_loss",
-      "linear_relu", "conv2d_relu", "max_pool2d_relu",
+      "linear_relu", "conv2d_relu", "max_pool2d_relu", "conv2d_pool_relu",
   };
   static_assert(std::size(kNames) == static_cast<size_t>(Op::Count), "every Op needs a name");
   auto i = static_cast<size_t>(op);

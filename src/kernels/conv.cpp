@@ -1,6 +1,8 @@
 // 2-d convolution: oneDNN primitives for float32, plain loops for float64 (see conv.h).
 #include "kernels/conv.h"
 
+#include "kernels/blocked_pool.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -37,7 +39,7 @@ dnnl::stream& cpu_stream() {
 // layer's need instead of one copy per cached shape.
 class Arena {
  public:
-  static constexpr int kSlots = 6;
+  static constexpr int kSlots = 8;  // 6 and 7: the fused conv + pool
   ~Arena() {
     for (auto& s : slots_) std::free(s.ptr);
   }
@@ -195,6 +197,62 @@ void finish_output(Entry& e, const memory& out, const memory::desc& plain, void*
   e.reorder(out.get_desc(), plain).execute(cpu_stream(), const_cast<memory&>(out), dst);
 }
 
+// The backward passes of entry e with the incoming gradient gy in layout gy_desc (plain NCHW, or
+// the forward's blocked output layout for the fused conv + pool).
+void run_backward(Entry& e, const Conv2dShape& s, const float* x, const float* w, const memory::desc& gy_desc,
+                  const float* gy, float* gx, float* gw, float* gb) {
+  memory mg_data;
+  if (gx) {
+    memory mg = as_input(e, gy_desc, e.bd_pd.diff_dst_desc(), gy, 0);
+    mg_data = mg;
+    memory mw = as_input(e, e.w, e.bd_pd.weights_desc(), w, 1);
+    memory mgx = as_output(e.x, e.bd_pd.diff_src_desc(), gx, 2);
+    e.bd.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
+    finish_output(e, mgx, e.x, gx);
+  }
+  if (gw || gb) {
+    // Reuse the reordered gy of the data pass when both passes want the same layout.
+    memory mg = gx && mg_data.get_desc() == e.bw_pd.diff_dst_desc()
+                    ? mg_data
+                    : as_input(e, gy_desc, e.bw_pd.diff_dst_desc(), gy, 3);
+    memory mx = as_input(e, e.x, e.bw_pd.src_desc(), x, 4);
+    std::vector<float> unused;
+    float* gw_dst = gw;
+    if (!gw_dst) {
+      unused.resize(static_cast<size_t>(s.oc * (s.c / s.groups) * s.kh * s.kw));
+      gw_dst = unused.data();
+    }
+    memory mgw = as_output(e.w, e.bw_pd.diff_weights_desc(), gw_dst, 5);
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}};
+    if (gb) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.b, cpu_engine(), gb));
+    e.bw.execute(cpu_stream(), args);
+    finish_output(e, mgw, e.w, gw_dst);
+  }
+  cpu_stream().wait();
+}
+
+// The channel block of a convolution output layout as the blocked pool loops take it: 1 for
+// dense NCHW, 8 or 16 for dense nChw8c / nChw16c, 0 for anything else.
+int64_t pool_block(const memory::desc& d) {
+  const dnnl_memory_desc_t& md = d.data;
+  if (md.ndims != 4 || md.format_kind != dnnl_blocked || md.offset0 != 0) return 0;
+  const auto& blk = md.format_desc.blocking;
+  int64_t block = 1;
+  if (blk.inner_nblks == 1 && blk.inner_idxs[0] == 1) block = blk.inner_blks[0];
+  else if (blk.inner_nblks != 0) return 0;
+  if (block != 1 && block != 8 && block != 16) return 0;
+  const int64_t c = md.padded_dims[1], h = md.padded_dims[2], w = md.padded_dims[3];
+  if (c % block != 0 || md.padded_dims[0] != md.dims[0] || h != md.dims[2] || w != md.dims[3]) return 0;
+  const bool dense = blk.strides[3] == block && blk.strides[2] == w * block && blk.strides[1] == h * w * block &&
+                     blk.strides[0] == c * h * w;
+  return dense ? block : 0;
+}
+
+// The pooled output [n, oc, oh / 2, ow / 2] in channel blocks of `block` (8 or 16).
+memory::desc pooled_desc(const Conv2dShape& s, int64_t block) {
+  return memory::desc({s.n, s.oc, s.oh / 2, s.ow / 2}, Dt::f32, block == 16 ? Tag::nChw16c : Tag::nChw8c);
+}
+
 // ---- float64 reference loops ---------------------------------------------------------------
 template <class F>
 void for_each_tap(const Conv2dShape& s, F f) {
@@ -263,35 +321,97 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
                      float* gb) {
   std::lock_guard<std::mutex> lock(cache().mu);
   // The cached entry decides whether a bias gradient exists; a bias-free request uses the
-  // bias-free primitives, otherwise diff_bias lands in gb (or a scratch slot when not wanted).
+  // bias-free primitives.
   Entry& e = entry_for(s, gb != nullptr, true);
-  memory mg_data;
-  if (gx) {
-    memory mg = as_input(e, e.y, e.bd_pd.diff_dst_desc(), gy, 0);
-    mg_data = mg;
-    memory mw = as_input(e, e.w, e.bd_pd.weights_desc(), w, 1);
-    memory mgx = as_output(e.x, e.bd_pd.diff_src_desc(), gx, 2);
-    e.bd.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mgx}});
-    finish_output(e, mgx, e.x, gx);
-  }
-  if (gw || gb) {
-    // Reuse the reordered gy of the data pass when both passes want the same layout.
-    memory mg = gx && mg_data.get_desc() == e.bw_pd.diff_dst_desc() ? mg_data
-                                                                    : as_input(e, e.y, e.bw_pd.diff_dst_desc(), gy, 3);
-    memory mx = as_input(e, e.x, e.bw_pd.src_desc(), x, 4);
-    std::vector<float> unused;
-    float* gw_dst = gw;
-    if (!gw_dst) {
-      unused.resize(static_cast<size_t>(s.oc * (s.c / s.groups) * s.kh * s.kw));
-      gw_dst = unused.data();
+  run_backward(e, s, x, w, e.y, gy, gx, gw, gb);
+}
+
+size_t conv2d_pool_relu_code_bytes(const Conv2dShape& s) {
+  return static_cast<size_t>(s.n * ((s.oc + 15) / 16 * 16) * (s.oh / 2) * (s.ow / 2));  // blocks of at most 16
+}
+
+void conv2d_pool_relu_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
+                              uint8_t* code) {
+  const int64_t ph = s.oh / 2, pw = s.ow / 2;
+  if (s.n > kForwardSlice && !code) {  // inference: large batches in slices, as conv2d_forward
+    for (int64_t n0 = 0; n0 < s.n; n0 += kForwardSlice) {
+      Conv2dShape part = s;
+      part.n = std::min(kForwardSlice, s.n - n0);
+      conv2d_pool_relu_forward(part, x + n0 * s.c * s.h * s.w, w, b, y + n0 * s.oc * ph * pw, nullptr);
     }
-    memory mgw = as_output(e.w, e.bw_pd.diff_weights_desc(), gw_dst, 5);
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mg}, {DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_WEIGHTS, mgw}};
-    if (gb) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.b, cpu_engine(), gb));
-    e.bw.execute(cpu_stream(), args);
-    finish_output(e, mgw, e.w, gw_dst);
+    return;
   }
+  std::lock_guard<std::mutex> lock(cache().mu);
+  Entry& e = entry_for(s, b != nullptr, false);
+  memory mx = as_input(e, e.x, e.fwd_pd.src_desc(), x, 0);
+  memory mw = as_input(e, e.w, e.fwd_pd.weights_desc(), w, 1);
+  const memory::desc dst = e.fwd_pd.dst_desc();
+  memory my(dst, cpu_engine(), cache().arena.get(6, dst.get_size()));
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
+  if (b) args.emplace(DNNL_ARG_BIAS, memory(e.b, cpu_engine(), const_cast<float*>(b)));
+  e.fwd.execute(cpu_stream(), args);
+  int64_t block = pool_block(dst);
+  const float* conv_y = static_cast<const float*>(my.get_data_handle());
+  if (block == 0) {  // a layout the pool loops do not know: through NCHW
+    memory plain(e.y, cpu_engine(), cache().arena.get(2, e.y.get_size()));
+    e.reorder(dst, e.y).execute(cpu_stream(), my, plain);
+    conv_y = static_cast<const float*>(plain.get_data_handle());
+    block = 1;
+  }
+  cpu_stream().wait();  // the loops below read what the primitives wrote
+  const BlockedDims d{s.n, s.oc, s.oh, s.ow, block};
+  if (block == 1) {
+    pool2x2_relu_blocked_forward(d, conv_y, y, code);
+    return;
+  }
+  const memory::desc pooled = pooled_desc(s, block), plain_pooled({s.n, s.oc, ph, pw}, Dt::f32, Tag::nchw);
+  memory mp(pooled, cpu_engine(), cache().arena.get(7, pooled.get_size()));
+  pool2x2_relu_blocked_forward(d, conv_y, static_cast<float*>(mp.get_data_handle()), code);
+  memory out(plain_pooled, cpu_engine(), y);
+  e.reorder(pooled, plain_pooled).execute(cpu_stream(), mp, out);
   cpu_stream().wait();
+}
+
+void conv2d_pool_relu_backward(const Conv2dShape& s, bool has_bias, const float* x, const float* w, const float* gy,
+                               const uint8_t* code, float* gx, float* gw, float* gb) {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  Entry& e = entry_for(s, has_bias, true);  // the forward's entry: the same layout, the same codes
+  const memory::desc dst = e.fwd_pd.dst_desc();
+  int64_t block = pool_block(dst);
+  const memory::desc grad_desc = block == 0 ? e.y : dst;
+  if (block == 0) block = 1;
+  const float* g_pooled = gy;
+  if (block > 1) {  // the pooled gradient in the blocked layout (4x smaller than the convolution's)
+    const int64_t ph = s.oh / 2, pw = s.ow / 2;
+    const memory::desc pooled = pooled_desc(s, block), plain_pooled({s.n, s.oc, ph, pw}, Dt::f32, Tag::nchw);
+    memory src(plain_pooled, cpu_engine(), const_cast<float*>(gy));
+    memory mp(pooled, cpu_engine(), cache().arena.get(7, pooled.get_size()));
+    e.reorder(plain_pooled, pooled).execute(cpu_stream(), src, mp);
+    cpu_stream().wait();
+    g_pooled = static_cast<const float*>(mp.get_data_handle());
+  }
+  auto* g = static_cast<float*>(cache().arena.get(6, grad_desc.get_size()));
+  pool2x2_relu_blocked_backward({s.n, s.oc, s.oh, s.ow, block}, g_pooled, code, g);
+  std::vector<float> unused_gb;
+  if (has_bias && !gb) {  // the primitives have a bias: its gradient needs somewhere to go
+    unused_gb.resize(static_cast<size_t>(s.oc));
+    gb = unused_gb.data();
+  }
+  run_backward(e, s, x, w, grad_desc, g, gx, gw, gb);
+}
+
+void conv2d_pool_relu_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y,
+                              uint8_t* code) {
+  std::vector<double> conv_y(static_cast<size_t>(s.n * s.oc * s.oh * s.ow));
+  conv2d_forward(s, x, w, b, conv_y.data(), false);
+  pool2x2_relu_blocked_forward({s.n, s.oc, s.oh, s.ow, 1}, conv_y.data(), y, code);
+}
+
+void conv2d_pool_relu_backward(const Conv2dShape& s, bool /*has_bias*/, const double* x, const double* w,
+                               const double* gy, const uint8_t* code, double* gx, double* gw, double* gb) {
+  std::vector<double> g(static_cast<size_t>(s.n * s.oc * s.oh * s.ow));
+  pool2x2_relu_blocked_backward({s.n, s.oc, s.oh, s.ow, 1}, gy, code, g.data());
+  conv2d_backward(s, x, w, g.data(), gx, gw, gb);
 }
 
 void conv2d_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y, bool relu) {

@@ -6,6 +6,7 @@
 // arena shared by all shapes. float64 runs through plain loops: it serves gradient checks.
 // Layouts are PyTorch's: x [n, c, h, w], weight [oc, c / groups, kh, kw], y [n, oc, oh, ow].
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace descent::kernels {
@@ -33,6 +34,24 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
                      float* gb);
 void conv2d_backward(const Conv2dShape& s, const double* x, const double* w, const double* gy, double* gx, double* gw,
                      double* gb);
+
+/// relu(max_pool2d(conv2d(x, w) + b)) with a 2x2 / stride 2 pool (floor mode), as one call: the
+/// convolution's output stays in oneDNN's blocked layout and is pooled there (kernels/
+/// blocked_pool.h); only the pooled y [n, oc, oh / 2, ow / 2] is reordered to NCHW. When code is
+/// not null it receives conv2d_pool_relu_code_bytes(s) bytes for the backward (which input of
+/// each window won). s.oh and s.ow must be at least 2.
+size_t conv2d_pool_relu_code_bytes(const Conv2dShape& s);
+void conv2d_pool_relu_forward(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y,
+                              uint8_t* code);
+void conv2d_pool_relu_forward(const Conv2dShape& s, const double* x, const double* w, const double* b, double* y,
+                              uint8_t* code);
+/// Gradients of the fused forward from the pooled gy: the convolution's incoming gradient is built
+/// in the blocked layout from the codes (no NCHW copy, no reorder), then as conv2d_backward. has_bias
+/// must be what the forward had (it picks the same primitives); gx, gw, gb may be null.
+void conv2d_pool_relu_backward(const Conv2dShape& s, bool has_bias, const float* x, const float* w, const float* gy,
+                               const uint8_t* code, float* gx, float* gw, float* gb);
+void conv2d_pool_relu_backward(const Conv2dShape& s, bool has_bias, const double* x, const double* w,
+                               const double* gy, const uint8_t* code, double* gx, double* gw, double* gb);
 
 /// Memory layout oneDNN computes in: Blocked lets it pick (reorders around the call), Plain keeps
 /// NCHW (no reorders). Exposed for the benchmark that picks the default.

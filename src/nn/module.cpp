@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <array>
 #include <typeinfo>
 
 #include "descent/nn.h"
@@ -70,6 +71,15 @@ void Module::to(DType dtype) {
 // ---- Sequential / Flatten ---------------------------------------------------------------------
 void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(size()), std::move(m)); }
 
+namespace {
+// The pool conv2d_pool_relu fuses: 2x2, stride 2, no padding, no dilation, floor mode.
+bool is_plain_2x2(const ops::Pool2dOptions& o) {
+  auto all = [](std::array<int64_t, 2> v, int64_t want) { return v[0] == want && v[1] == want; };
+  return all(o.kernel_size, 2) && (all(o.stride, 0) || all(o.stride, 2)) && all(o.padding, 0) &&
+         all(o.dilation, 1) && !o.ceil_mode;
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& kids = children();
@@ -82,7 +92,9 @@ Tensor Sequential::forward(const Tensor& x) {
     //  - a ReLU followed by a MaxPool2d runs as max_pool2d_relu (the max commutes with the ReLU,
     //    so it is applied to the 4x smaller pooled output and its backward needs no pass of its
     //    own), also when a Conv2d comes first: Conv2d -> ReLU -> MaxPool2d is conv2d, then
-    //    max_pool2d_relu. Every fusion gives the same values and gradients as the layers one by one.
+    //    max_pool2d_relu, or all three as conv2d_pool_relu for a 2x2 / stride 2 pool (pooled in
+    //    the convolution's blocked layout). Every fusion gives the same values and gradients as
+    //    the layers one by one.
     if (!observer_ && is(i + 1, typeid(ReLU))) {
       const bool pool_next = is(i + 2, typeid(MaxPool2d)) && h.dim() == 4;
       if (typeid(m) == typeid(Linear)) {
@@ -98,8 +110,13 @@ Tensor Sequential::forward(const Tensor& x) {
           const Conv2dOptions& o = conv.options();
           const ops::Conv2dOptions co{.stride = o.stride, .padding = o.padding, .dilation = o.dilation, .groups = o.groups};
           if (pool_next) {
-            h = ops::conv2d(h, conv.weight, conv.bias, co);
-            h = ops::max_pool2d_relu(h, static_cast<const MaxPool2d&>(*kids[i + 2].second).options());
+            const ops::Pool2dOptions& po = static_cast<const MaxPool2d&>(*kids[i + 2].second).options();
+            if (is_plain_2x2(po)) {
+              h = ops::conv2d_pool_relu(h, conv.weight, conv.bias, co);
+            } else {
+              h = ops::conv2d(h, conv.weight, conv.bias, co);
+              h = ops::max_pool2d_relu(h, po);
+            }
             i += 2;
           } else {
             h = ops::conv2d_relu(h, conv.weight, conv.bias, co);

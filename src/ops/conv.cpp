@@ -1,7 +1,7 @@
 // conv2d: one primitive whose forward and backward are kernel calls (oneDNN for float32, loops
 // for float64). The backward computes only the gradients the graph needs (the data batch of a
 // first layer needs none), and dx/dW/db come from one kernel call so the incoming gradient is
-// reordered once.
+// reordered once. conv2d_relu and conv2d_pool_relu are the fused forms nn::Sequential uses.
 #include "kernels/conv.h"
 #include "kernels/eltwise.h"
 
@@ -20,31 +20,29 @@ void relu_mask(const float* g, const float* y, float* out, int64_t n) { kernels:
 void relu_mask(const double* g, const double* y, double* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0 ? g[i] : 0.0;
 }
-}  // namespace
 
-namespace {
-// conv2d, or conv2d followed by a ReLU as one op (relu): the ReLU is the forward primitive's
-// post-op, and the backward masks the incoming gradient by y > 0 before the convolution's own.
-Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt, bool relu) {
+// Checks the arguments of a convolution and returns its geometry; `what` names the op in errors.
+kernels::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt,
+                                const char* what) {
   if (x.dim() != 4 || w.dim() != 4)
-    throw Error(fmt::format("conv2d: input {} and weight {} must be [N, C, H, W] and [out, in/groups, kh, kw]",
+    throw Error(fmt::format("{}: input {} and weight {} must be [N, C, H, W] and [out, in/groups, kh, kw]", what,
                             x.shape_str(), w.shape_str()));
-  check_same_dtype(x, w, "conv2d");
+  check_same_dtype(x, w, what);
   const int64_t g = opt.groups;
   if (g < 1 || x.size(1) % g != 0 || w.size(0) % g != 0 || w.size(1) * g != x.size(1))
     throw Error(
-        fmt::format("conv2d: input {} and weight {} do not match with groups = {} (need weight [out, C/groups, kh, kw] "
+        fmt::format("{}: input {} and weight {} do not match with groups = {} (need weight [out, C/groups, kh, kw] "
                     "with C and out divisible by groups)",
-                    x.shape_str(), w.shape_str(), g));
+                    what, x.shape_str(), w.shape_str(), g));
   for (int i = 0; i < 2; ++i)
     if (opt.stride[i] < 1 || opt.dilation[i] < 1 || opt.padding[i] < 0)
       throw Error(fmt::format(
-          "conv2d: stride and dilation must be >= 1 and padding >= 0, got stride {}, padding {}, dilation {}",
+          "{}: stride and dilation must be >= 1 and padding >= 0, got stride {}, padding {}, dilation {}", what,
           opt.stride[i], opt.padding[i], opt.dilation[i]));
   if (b.defined()) {
-    check_same_dtype(x, b, "conv2d");
+    check_same_dtype(x, b, what);
     if (b.dim() != 1 || b.size(0) != w.size(0))
-      throw Error(fmt::format("conv2d: bias {} does not match weight {}", b.shape_str(), w.shape_str()));
+      throw Error(fmt::format("{}: bias {} does not match weight {}", what, b.shape_str(), w.shape_str()));
   }
   kernels::Conv2dShape s{
       x.size(0), x.size(1),     x.size(2),     x.size(3),      w.size(0),      w.size(2),       w.size(3),       0,
@@ -52,8 +50,15 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
   s.oh = kernels::conv2d_out_size(s.h, s.kh, s.stride_h, s.pad_h, s.dil_h);
   s.ow = kernels::conv2d_out_size(s.w, s.kw, s.stride_w, s.pad_w, s.dil_w);
   if (s.oh < 1 || s.ow < 1)
-    throw Error(fmt::format("conv2d: kernel {}x{} (dilation {}, padding {}) is larger than the input {}", s.kh, s.kw,
+    throw Error(fmt::format("{}: kernel {}x{} (dilation {}, padding {}) is larger than the input {}", what, s.kh, s.kw,
                             opt.dilation[0], opt.padding[0], x.shape_str()));
+  return s;
+}
+
+// conv2d, or conv2d followed by a ReLU as one op (relu): the ReLU is the forward primitive's
+// post-op, and the backward masks the incoming gradient by y > 0 before the convolution's own.
+Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt, bool relu) {
+  const kernels::Conv2dShape s = conv_shape(x, w, b, opt, "conv2d");
   Tensor y = empty({s.n, s.oc, s.oh, s.ow}, x.dtype());
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -89,6 +94,37 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
   return conv2d_impl(x, w, b, opt, true);
+}
+
+Tensor conv2d_pool_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+  const kernels::Conv2dShape s = conv_shape(x, w, b, opt, "conv2d_pool_relu");
+  if (s.oh < 2 || s.ow < 2)
+    throw Error(fmt::format("conv2d_pool_relu: the convolution's output {}x{} is smaller than the 2x2 pool", s.oh,
+                            s.ow));
+  Tensor y = empty({s.n, s.oc, s.oh / 2, s.ow / 2}, x.dtype());
+  // Which input of each window won (one byte per pooled output), kept only when a gradient flows.
+  const bool grad = autograd::should_record({x, w, b});
+  Tensor code = grad ? empty({static_cast<int64_t>(kernels::conv2d_pool_relu_code_bytes(s))}, DType::U8) : Tensor();
+  dispatch_float(x.dtype(), "conv2d_pool_relu", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::conv2d_pool_relu_forward(s, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(),
+                                      grad ? code.data<uint8_t>() : nullptr);
+  });
+  if (!grad) return y;
+  return record(Op::Conv2dPoolRelu, y, {x, w, b},
+                [x = x.detach(), w = w.detach(), s, code, has_bias = b.defined()](const Tensor& g, const Need& need) {
+                  Tensor gx = need[0] ? empty(x.shape(), x.dtype()) : Tensor();
+                  Tensor gw = need[1] ? empty(w.shape(), w.dtype()) : Tensor();
+                  Tensor gb = need[2] ? empty({s.oc}, x.dtype()) : Tensor();
+                  dispatch_float(x.dtype(), "conv2d_pool_relu", [&](auto tag) {
+                    using T = typename decltype(tag)::type;  // g at each window's winner, then the conv's backward
+                    kernels::conv2d_pool_relu_backward(s, has_bias, x.data<T>(), w.data<T>(), g.data<T>(),
+                                                       code.data<uint8_t>(), gx.defined() ? gx.data<T>() : nullptr,
+                                                       gw.defined() ? gw.data<T>() : nullptr,
+                                                       gb.defined() ? gb.data<T>() : nullptr);
+                  });
+                  return Grads{gx, gw, gb};
+                });
 }
 
 }  // namespace descent::ops
