@@ -7,6 +7,8 @@
 // Deep, Memory). Compute expected gradients by hand in double from the chain rule, in float64
 // tensors, and compare with expect_values (1e-12 relative).
 #include <gtest/gtest.h>
+
+#include "error_test_util.h"
 #include <pthread.h>
 
 #include <cmath>
@@ -23,21 +25,6 @@ using namespace descent;
 namespace ops = descent::ops;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, part)                                      \
-  do {                                                                    \
-    std::string msg_ = error_of([&] { stmt; });                           \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want, double rtol = 1e-12) {
   ASSERT_TRUE(t.defined()) << "gradient missing";

@@ -222,7 +222,7 @@ class CsvError : public testing::TestWithParam<size_t> {};
 TEST_P(CsvError, NamesRowAndColumn) {
   const CsvErrorCase& c = csv_error_cases()[GetParam()];
   const std::string path = temp_file("case" + std::to_string(GetParam()) + ".csv", c.text);
-  std::string msg = error_of([&] { data::load_csv(path, c.options); });
+  std::string msg = descent_test::error_of([&] { data::load_csv(path, c.options); });
   EXPECT_NE(msg.find(c.message_part), std::string::npos) << c.name << ": " << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
 }
@@ -373,7 +373,7 @@ TEST(Sklearn, MissingPackageNamesTheFileAndThePackage) {
                                                        {"breast_cancer", "breast_cancer.csv"},
                                                        {"diabetes", "diabetes_data_raw.csv.gz"}, {"digits", "digits.csv.gz"}};
   for (const auto& [name, file] : files) {
-    std::string msg = error_of([&] { data::locate_table(name, empty_dir); });
+    std::string msg = descent_test::error_of([&] { data::locate_table(name, empty_dir); });
     EXPECT_NE(msg.find(std::string("dataset '") + name + "' not found: " + empty_dir + "/" + file + " is missing"), std::string::npos) << msg;
     EXPECT_NE(msg.find("install the Debian package python3-sklearn (apt-get install python3-sklearn)"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;

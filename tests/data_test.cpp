@@ -103,7 +103,7 @@ TEST(Idx, ClassNamesAndClassCountAreHonoured) {
 
 TEST(Idx, WrongMagicMessageNamesFileFoundAndExpected) {
   const std::string images = fixture("idx/images-idx3-ubyte.gz");
-  EXPECT_EQ(error_of([&] { data::load_idx(images, images); }),
+  EXPECT_EQ(descent_test::error_of([&] { data::load_idx(images, images); }),
             images + ": wrong IDX magic 0x00000803 (expected 0x00000801 for labels)");
 }
 
@@ -151,7 +151,7 @@ class IdxError : public testing::TestWithParam<size_t> {};
 
 TEST_P(IdxError, IsReportedWithFileAndCause) {
   const IdxErrorCase& c = idx_error_cases()[GetParam()];
-  std::string msg = error_of(c.run);
+  std::string msg = descent_test::error_of(c.run);
   EXPECT_NE(msg.find(c.message_part), std::string::npos) << c.name << ": " << msg;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "descent/data.h"
+#include "error_test_util.h"
 
 namespace data_test {
 
@@ -15,16 +16,6 @@ namespace data = descent::data;
 
 /// Path of a fixture under tests/data/.
 inline std::string fixture(const std::string& name) { return std::string(DESCENT_TEST_DATA) + "/" + name; }
-
-/// The message of the descent::Error that f throws ("<no error>" when it throws none).
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const descent::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 /// A classification dataset whose sample i has pixels (i % 256, i / 256, 7, 7), so that a batch
 /// row tells which sample it came from.
@@ -78,10 +69,3 @@ inline std::vector<int64_t> labels_of(const data::Dataset& ds) {
 }
 
 }  // namespace data_test
-
-/// Expects `stmt` to throw a descent::Error whose message contains `part`.
-#define EXPECT_ERROR_HAS(stmt, part)                                             \
-  do {                                                                           \
-    std::string msg_ = data_test::error_of([&] { stmt; });                       \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_;        \
-  } while (0)

@@ -12,6 +12,8 @@
 // a loop in double, and compares with expect_values().
 #include <gtest/gtest.h>
 
+#include "error_test_util.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -27,21 +29,6 @@ namespace ops = descent::ops;
 namespace {
 
 // ---- helpers ------------------------------------------------------------------------------------
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, part)                                      \
-  do {                                                                    \
-    std::string msg_ = error_of([&] { stmt; });                           \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 struct Tol {
   double rtol, atol;

@@ -10,6 +10,8 @@
 //   - anything else: a TEST in the section of its part below.
 #include <gtest/gtest.h>
 
+#include "error_test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -30,21 +32,6 @@ namespace optim = descent::optim;
 using nlohmann::json;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, part)                                      \
-  do {                                                                    \
-    std::string msg_ = error_of([&] { stmt; });                           \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 constexpr double kRtol = 1e-6;  // the tolerance against PyTorch in float64
 const char* const kFamilies[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "groups"};

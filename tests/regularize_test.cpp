@@ -8,6 +8,8 @@
 // descent's output.
 #include <gtest/gtest.h>
 
+#include "error_test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -23,21 +25,6 @@ using namespace descent;
 namespace optim = descent::optim;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, part)                                      \
-  do {                                                                    \
-    std::string msg_ = error_of([&] { stmt; });                           \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();

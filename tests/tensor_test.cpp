@@ -7,6 +7,8 @@
 // with EXPECT_ERROR_HAS.
 #include <gtest/gtest.h>
 
+#include "error_test_util.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -22,21 +24,6 @@ using namespace descent;
 namespace {
 
 // The message of the descent::Error that f throws ("<no error>" when it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, part)                                      \
-  do {                                                                    \
-    std::string msg_ = error_of([&] { stmt; });                           \
-    EXPECT_NE(msg_.find(part), std::string::npos) << "message: " << msg_; \
-  } while (0)
-
 const DType kAllDtypes[] = {DType::F32, DType::F64, DType::I64, DType::U8};
 
 // ---- dtypes and shapes -----------------------------------------------------------------------
