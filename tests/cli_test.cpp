@@ -5,6 +5,8 @@
 // To add an error case: add a row to kBadConfigs() with a config edit and the text the message
 // must contain.
 #include <gtest/gtest.h>
+
+#include "process_test_util.h"
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -20,34 +22,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-};
+using process_test::read_file;
+using process_test::RunResult;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("descent_cli_test_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return process_test::temp_dir("cli_test", name); }
 
 RunResult run(const std::string& args, const fs::path& dir) {
-  std::string cmd = std::string(DESCENT_CLI) + " " + args + " > " + (dir / "stdout.txt").string() + " 2> " +
-                    (dir / "stderr.txt").string();
-  int status = std::system(cmd.c_str());
-  RunResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(dir / "stdout.txt");
-  r.err = read_file(dir / "stderr.txt");
-  return r;
+  return process_test::shell(std::string(DESCENT_CLI) + " " + args, dir);
 }
 
 std::string idx(const std::string& name) { return std::string(DESCENT_TEST_DATA) + "/idx/" + name; }

@@ -12,6 +12,8 @@
 // ASSERT, before a collective: a rank leaving early would leave the other waiting), or one that
 // runs the CLI through mpirun() and checks its output.
 #include <gtest/gtest.h>
+
+#include "process_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,36 +41,11 @@ std::string mpirun(int ranks = 2) {
   return "timeout 120 mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 -n " + std::to_string(ranks);
 }
 
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-  double seconds = 0;
-};
+using process_test::read_file;
+using process_test::RunResult;
+using process_test::shell;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("descent_dist_mpi_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-RunResult shell(const std::string& cmd, const fs::path& dir) {
-  auto t0 = std::chrono::steady_clock::now();
-  int status = std::system((cmd + " > " + (dir / "out.txt").string() + " 2> " + (dir / "err.txt").string()).c_str());
-  RunResult r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(dir / "out.txt");
-  r.err = read_file(dir / "err.txt");
-  return r;
-}
+fs::path temp_dir(const std::string& name) { return process_test::temp_dir("dist_mpi", name); }
 
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;

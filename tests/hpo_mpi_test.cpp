@@ -10,6 +10,8 @@
 // the result and on hpo::load_trials(out).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "process_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,18 +31,14 @@ using hpo::TrialState;
 
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string why_not_mpi() {
   if (!descent::dist::mpi_built()) return "descent was built without MPI (DESCENT_USE_MPI=OFF)";
   if (std::system("command -v mpirun > /dev/null 2>&1") != 0) return "mpirun is not on PATH (install openmpi-bin)";
   return "";
 }
+
+using process_test::read_file;
+using process_test::RunResult;
 
 class TempDir {
  public:
@@ -57,25 +55,12 @@ class TempDir {
   fs::path path_;
 };
 
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-  double seconds = 0;
-};
-
 // `descent tune ARGS` on two ranks; `timeout` turns a hang into a failure.
 RunResult tune_on_two_ranks(const fs::path& dir, const std::string& args) {
-  const std::string cmd = fmt::format(
-      "timeout 120 mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 -n 2 {} tune {} > {} 2> {}",
-      DESCENT_CLI, args, (dir / "out.txt").string(), (dir / "err.txt").string());
-  const auto t0 = std::chrono::steady_clock::now();
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(dir / "out.txt");
-  r.err = read_file(dir / "err.txt");
-  return r;
+  return process_test::shell(fmt::format("timeout 120 mpirun --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 "
+                                         "-n 2 {} tune {}",
+                                         DESCENT_CLI, args),
+                             dir);
 }
 
 // A trial program: writes "RANK LAUNCHER_VARIABLE" to TRIAL_DIR/rank.txt, then 6 steps of

@@ -5,6 +5,8 @@
 // To add a schedule case: write a config with schedule_config(...) and compare the CSV with the
 // closed form written out in the test (not with the library's own functions).
 #include <gtest/gtest.h>
+
+#include "process_test_util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,34 +27,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct RunResult {
-  int code = -1;
-  std::string out, err;
-};
+using process_test::read_file;
+using process_test::RunResult;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("descent_sched_cli_test_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return process_test::temp_dir("sched_cli_test", name); }
 
 // Runs the CLI from inside `dir`, so files written by default land there.
 RunResult run(const std::string& args, const fs::path& dir) {
-  std::string cmd = "cd " + dir.string() + " && " + std::string(DESCENT_CLI) + " " + args + " > stdout.txt 2> stderr.txt";
-  int status = std::system(cmd.c_str());
-  RunResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(dir / "stdout.txt");
-  r.err = read_file(dir / "stderr.txt");
-  return r;
+  return process_test::shell("cd " + dir.string() + " && " + std::string(DESCENT_CLI) + " " + args, dir);
 }
 
 std::string idx(const std::string& name) { return std::string(DESCENT_TEST_DATA) + "/idx/" + name; }
