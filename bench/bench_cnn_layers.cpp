@@ -17,6 +17,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "bench_util.h"
 #include "descent/descent.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
@@ -26,29 +27,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 double seconds_of(const std::function<void()>& f) {
   auto t0 = Clock::now();
   f();
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::shared_ptr<nn::Sequential> cnn() {
-  auto net = std::make_shared<nn::Sequential>();
-  net->push_back(std::make_shared<nn::Conv2d>(1, 32, std::array<int64_t, 2>{3, 3}));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-  net->push_back(std::make_shared<nn::Conv2d>(32, 64, std::array<int64_t, 2>{3, 3}));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-  net->push_back(std::make_shared<nn::Flatten>());
-  net->push_back(std::make_shared<nn::Linear>(1600, 128));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::Linear>(128, 10));
-  return net;
 }
 
 // What a pooling layer sees after a ReLU: about half zeros (ties), the rest positive and random.
@@ -72,7 +54,7 @@ std::pair<double, double> conv_times(const kernels::Conv2dShape& s, int reps) {
     });
     if (r >= 2) f.push_back(tf), bw.push_back(tb);
   }
-  return {median(f), median(bw)};
+  return {bench::median(f), bench::median(bw)};
 }
 
 // oneDNN max pooling 2x2/2 forward + backward (training, with workspace), for comparison.
@@ -105,7 +87,7 @@ std::pair<double, double> dnnl_pool_times(int64_t n, int64_t c, int64_t h, int r
     });
     if (r >= 2) f.push_back(tf), b.push_back(tb);
   }
-  return {median(f), median(b)};
+  return {bench::median(f), bench::median(b)};
 }
 
 std::pair<double, double> our_pool_times(int64_t n, int64_t c, int64_t h, int reps) {
@@ -120,7 +102,7 @@ std::pair<double, double> our_pool_times(int64_t n, int64_t c, int64_t h, int re
     double tb = seconds_of([&] { kernels::max_pool2d_backward(s, gy.data(), arg.data(), gx.data()); });
     if (r >= 2) f.push_back(tf), b.push_back(tb);
   }
-  return {median(f), median(b)};
+  return {bench::median(f), bench::median(b)};
 }
 
 }  // namespace
@@ -132,7 +114,7 @@ int main(int argc, char** argv) {
   fmt::print("threads {}, batch 128, float32\n", omp_get_max_threads());
 
   // 1. whole step
-  auto net = cnn();
+  auto net = bench::reference_cnn();
   Generator gen(0);
   Tensor x = uniform({128, 1, 28, 28}, 0, 1, gen);
   Tensor labels = empty({128}, DType::I64);
@@ -150,7 +132,7 @@ int main(int argc, char** argv) {
   }
   const double batches = 60000.0 / 128.0;
   fmt::print("train step  median {:.2f} ms (forward {:.2f} ms) -> {:.1f} s per 60k-sample epoch of steps\n",
-             median(step) * 1e3, median(fwd) * 1e3, median(step) * batches);
+             bench::median(step) * 1e3, bench::median(fwd) * 1e3, bench::median(step) * batches);
 
   // 2. convolution layouts
   using kernels::ConvLayout;

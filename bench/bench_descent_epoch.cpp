@@ -21,6 +21,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bench_util.h"
 #include "descent/descent.h"
 #include "kernels/gemm.h"
 
@@ -29,66 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 double seconds(const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); }
-
-// One epoch of the MLP's GEMMs only (forward, dW and dX of each layer; no bias, activation, loss,
-// optimizer or data), through kernels::gemm as descent's Linear uses it.
-double gemm_floor_epoch(int64_t samples, int64_t batch) {
-  const int64_t dims[] = {784, 256, 256, 10};
-  std::vector<std::vector<float>> w, a, g, dw;
-  for (int l = 0; l < 3; ++l) {
-    w.emplace_back(dims[l + 1] * dims[l], 0.01f);
-    dw.emplace_back(dims[l + 1] * dims[l], 0.0f);
-  }
-  for (int l = 0; l < 4; ++l) {
-    a.emplace_back(batch * dims[l], 0.5f);
-    g.emplace_back(batch * dims[l], 0.1f);
-  }
-  auto t0 = Clock::now();
-  for (int64_t start = 0; start < samples; start += batch) {
-    const int64_t n = std::min(batch, samples - start);
-    for (int l = 0; l < 3; ++l)  // a[l+1] = a[l] W^T
-      kernels::gemm(false, true, n, dims[l + 1], dims[l], 1.0f, a[l].data(), dims[l], w[l].data(), dims[l], 0.0f,
-                    a[l + 1].data(), dims[l + 1]);
-    for (int l = 2; l >= 0; --l) {
-      kernels::gemm(true, false, dims[l + 1], dims[l], n, 1.0f, g[l + 1].data(), dims[l + 1], a[l].data(), dims[l],
-                    0.0f, dw[l].data(), dims[l]);  // dW = G^T A
-      if (l > 0)                                   // the input needs no gradient
-        kernels::gemm(false, false, n, dims[l], dims[l + 1], 1.0f, g[l + 1].data(), dims[l + 1], w[l].data(), dims[l],
-                      0.0f, g[l].data(), dims[l]);  // dX = G W
-    }
-  }
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::shared_ptr<nn::Sequential> make_net(bool cnn) {
-  auto net = std::make_shared<nn::Sequential>();
-  if (cnn) {
-    net->push_back(std::make_shared<nn::Conv2d>(1, 32, std::array<int64_t, 2>{3, 3}, nn::Conv2dOptions{.seed = 1}));
-    net->push_back(std::make_shared<nn::ReLU>());
-    net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-    net->push_back(std::make_shared<nn::Conv2d>(32, 64, std::array<int64_t, 2>{3, 3}, nn::Conv2dOptions{.seed = 2}));
-    net->push_back(std::make_shared<nn::ReLU>());
-    net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-    net->push_back(std::make_shared<nn::Flatten>());
-    net->push_back(std::make_shared<nn::Linear>(1600, 128, nn::LinearOptions{.seed = 3}));
-    net->push_back(std::make_shared<nn::ReLU>());
-    net->push_back(std::make_shared<nn::Linear>(128, 10, nn::LinearOptions{.seed = 4}));
-  } else {
-    net->push_back(std::make_shared<nn::Linear>(784, 256, nn::LinearOptions{.seed = 1}));
-    net->push_back(std::make_shared<nn::ReLU>());
-    net->push_back(std::make_shared<nn::Linear>(256, 256, nn::LinearOptions{.seed = 2}));
-    net->push_back(std::make_shared<nn::ReLU>());
-    net->push_back(std::make_shared<nn::Linear>(256, 10, nn::LinearOptions{.seed = 3}));
-  }
-  return net;
-}
 
 }  // namespace
 
@@ -108,7 +50,7 @@ int main(int argc, char** argv) {
   data::Loader test(d.test, {.batch_size = 1000, .shuffle = false, .flatten = !cnn});
   const int64_t samples = train.num_samples();
 
-  auto net = make_net(cnn);
+  auto net = cnn ? bench::reference_cnn() : bench::reference_mlp();
   optim::SGD opt(net->parameters(), {.lr = 0.1, .momentum = 0.9});
 
   std::vector<double> times, cpus, faults;
@@ -148,17 +90,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  const double med = median(times);
+  const double med = bench::median(times);
   const double mn = times.empty() ? 0.0 : *std::min_element(times.begin(), times.end());
   if (!cnn && floor_reps > 0) {  // the floor is as noisy as the epochs: take a median
     std::vector<double> floors;
-    for (int i = 0; i < floor_reps; ++i) floors.push_back(gemm_floor_epoch(samples, 128));
-    const double fl = median(floors);
+    for (int i = 0; i < floor_reps; ++i) floors.push_back(bench::gemm_floor_epoch(samples, 128));
+    const double fl = bench::median(floors);
     fmt::print("FLOOR gemm_floor_s={:.4f} ratio_descent_floor={:.2f}\n", fl, med / fl);
   }
   fmt::print(
       "RESULT impl=descent model={} threads={} epochs={} median_s={:.4f} min_s={:.4f} samples_per_s={:.0f} "
       "cpu_s={:.4f} minflt_per_epoch={:.0f} test_acc={:.4f} blas=onednn\n",
-      cnn ? "cnn" : "mlp", threads, epochs, med, mn, med > 0 ? samples / med : 0.0, median(cpus), median(faults),
+      cnn ? "cnn" : "mlp", threads, epochs, med, mn, med > 0 ? samples / med : 0.0, bench::median(cpus), bench::median(faults),
       seen ? double(correct) / double(seen) : 0.0);
 }

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench_util.h"
 #include "descent/descent.h"
 #include "descent/diag.h"
 
@@ -34,12 +35,6 @@ double cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 }  // namespace
@@ -113,16 +108,16 @@ int main(int argc, char** argv) {
   fmt::print("MLP 784-256-256-10, batch 128, {} threads, {} rounds of {} steps per variant\n", omp_get_max_threads(),
              rounds, chunk);
   fmt::print("  base (no health)          {:8.3f} ms/step (median chunk {:.3f})\n", 1e3 * sb / double(rounds * chunk),
-             1e3 * median(base) / double(chunk));
+             1e3 * bench::median(base) / double(chunk));
   fmt::print("  guard + finite check only {:8.3f} ms/step (median chunk {:.3f})\n", 1e3 * sg / double(rounds * chunk),
-             1e3 * median(grd) / double(chunk));
+             1e3 * bench::median(grd) / double(chunk));
   fmt::print("  monitor (every {:3d} steps) {:7.3f} ms/step (median chunk {:.3f})\n", every, 1e3 * sm / double(rounds * chunk),
-             1e3 * median(mon) / double(chunk));
+             1e3 * bench::median(mon) / double(chunk));
   fmt::print("ratio monitored / base: {:.4f} (median of chunks {:.4f}); guard only / base: {:.4f}  (target <= 1.05)\n",
-             sm / sb, median(mon) / median(base), sg / sb);
+             sm / sb, bench::median(mon) / bench::median(base), sg / sb);
   fmt::print("median of per-round ratios, wall: monitored {:.4f}, guard only {:.4f}; CPU time: monitored {:.4f}, "
              "guard only {:.4f}\n",
-             median(rmon), median(rgrd), median(rcmon), median(rcgrd));
+             bench::median(rmon), bench::median(rgrd), bench::median(rcmon), bench::median(rcgrd));
   fmt::print("verdicts fired: {}, rollbacks: {}\n", health.verdicts().size(), health.rollbacks());
   return 0;
 }

@@ -15,50 +15,13 @@
 #include <chrono>
 #include <vector>
 
+#include "bench_util.h"
 #include "descent/descent.h"
 #include "kernels/gemm.h"
 
 using namespace descent;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// One epoch of the MLP's GEMMs only (no bias, activation, loss, optimizer or data).
-double gemm_floor_epoch(int64_t samples, int64_t batch) {
-  const int64_t dims[] = {784, 256, 256, 10};
-  std::vector<std::vector<float>> w, a, g, dw;
-  for (int l = 0; l < 3; ++l) {
-    w.emplace_back(dims[l + 1] * dims[l], 0.01f);
-    dw.emplace_back(dims[l + 1] * dims[l], 0.0f);
-  }
-  for (int l = 0; l < 4; ++l) {
-    a.emplace_back(batch * dims[l], 0.5f);
-    g.emplace_back(batch * dims[l], 0.1f);
-  }
-  auto t0 = Clock::now();
-  for (int64_t start = 0; start < samples; start += batch) {
-    const int64_t n = std::min(batch, samples - start);
-    for (int l = 0; l < 3; ++l)  // forward: a[l+1] = a[l] W^T
-      kernels::gemm(false, true, n, dims[l + 1], dims[l], 1.0f, a[l].data(), dims[l], w[l].data(), dims[l], 0.0f,
-                    a[l + 1].data(), dims[l + 1]);
-    for (int l = 2; l >= 0; --l) {
-      kernels::gemm(true, false, dims[l + 1], dims[l], n, 1.0f, g[l + 1].data(), dims[l + 1], a[l].data(), dims[l], 0.0f,
-                    dw[l].data(), dims[l]);  // dW = G^T A
-      if (l > 0)
-        kernels::gemm(false, false, n, dims[l], dims[l + 1], 1.0f, g[l + 1].data(), dims[l + 1], w[l].data(), dims[l],
-                      0.0f, g[l].data(), dims[l]);  // dX = G W
-    }
-  }
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const int epochs = argc > 1 ? std::atoi(argv[1]) : 5;
@@ -69,33 +32,28 @@ int main(int argc, char** argv) {
   data::Loader loader(d.train, {.batch_size = 128, .shuffle = true, .seed = 0, .flatten = true});
   const int64_t samples = loader.num_samples();
 
-  nn::Sequential net;
-  net.push_back(std::make_shared<nn::Linear>(784, 256, nn::LinearOptions{.seed = 1}));
-  net.push_back(std::make_shared<nn::ReLU>());
-  net.push_back(std::make_shared<nn::Linear>(256, 256, nn::LinearOptions{.seed = 2}));
-  net.push_back(std::make_shared<nn::ReLU>());
-  net.push_back(std::make_shared<nn::Linear>(256, 10, nn::LinearOptions{.seed = 3}));
-  optim::SGD opt(net.parameters(), {.lr = 0.1, .momentum = 0.9});
+  auto net = bench::reference_mlp();
+  optim::SGD opt(net->parameters(), {.lr = 0.1, .momentum = 0.9});
 
   std::vector<double> times, floors;
   for (int e = 0; e < epochs; ++e) {
     loader.start_epoch(e);
     auto t0 = Clock::now();
     for (data::Batch b; loader.next(b);) {
-      Tensor l = ops::cross_entropy(net(b.x), b.y);
+      Tensor l = ops::cross_entropy((*net)(b.x), b.y);
       opt.zero_grad();
       l.backward();
       opt.step();
     }
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    double floor = gemm_floor_epoch(samples, 128);
+    double floor = bench::gemm_floor_epoch(samples, 128);
     fmt::print("epoch {}: {:.3f} s  ({:.0f} samples/s)   gemm floor {:.3f} s\n", e + 1, secs, samples / secs, floor);
     if (e >= 1) times.push_back(secs), floors.push_back(floor);
   }
   if (times.empty()) times.push_back(0), floors.push_back(1);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  double med = median(times), fl = median(floors);
+  double med = bench::median(times), fl = bench::median(floors);
   fmt::print("threads {}  epoch time median {:.3f} s  min {:.3f} s  {:.0f} samples/s  peak RSS {:.1f} MiB\n",
              omp_get_max_threads(), med, *std::min_element(times.begin(), times.end()), samples / med,
              ru.ru_maxrss / 1024.0);

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench_util.h"
 #include "descent/descent.h"
 
 using namespace descent;
@@ -45,28 +46,6 @@ double thread_cpu() {
   timespec t{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::shared_ptr<nn::Sequential> make_cnn() {
-  auto net = std::make_shared<nn::Sequential>();
-  net->push_back(std::make_shared<nn::Conv2d>(1, 32, std::array<int64_t, 2>{3, 3}, nn::Conv2dOptions{.seed = 1}));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-  net->push_back(std::make_shared<nn::Conv2d>(32, 64, std::array<int64_t, 2>{3, 3}, nn::Conv2dOptions{.seed = 2}));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::MaxPool2d>(ops::Pool2dOptions{}));
-  net->push_back(std::make_shared<nn::Flatten>());
-  net->push_back(std::make_shared<nn::Linear>(1600, 128, nn::LinearOptions{.seed = 3}));
-  net->push_back(std::make_shared<nn::ReLU>());
-  net->push_back(std::make_shared<nn::Linear>(128, 10, nn::LinearOptions{.seed = 4}));
-  return net;
 }
 
 }  // namespace
@@ -98,7 +77,7 @@ int main(int argc, char** argv) {
   sync.start_epoch(0);
   for (auto& b : premade) sync.next(b);
 
-  auto net = make_cnn();
+  auto net = bench::reference_cnn();
   optim::SGD opt(net->parameters(), {.lr = 0.1, .momentum = 0.9});
   net->train();
   double sink = 0;  // the losses, so no step is optimized away
@@ -161,13 +140,13 @@ int main(int argc, char** argv) {
                r + 1, 1e3 * pre, 1e3 * pf, 1e3 * w_pf, 1e3 * sy, 1e3 * w_sync, pf / pre);
     std::fflush(stdout);
   }
-  const double mp = median(t_pre), mf = median(t_pf), ms = median(t_sync);
+  const double mp = bench::median(t_pre), mf = bench::median(t_pf), ms = bench::median(t_sync);
   fmt::print(
       "RESULT model=cnn batch=128 threads={} aug={} steps={} runs={} premade_ms={:.3f} prefetch_ms={:.3f} sync_ms={:.3f} "
       "ratio_prefetch_premade={:.4f} (median of per-run ratios; of medians {:.4f}) ratio_sync_premade={:.4f} "
       "prefetch_next_ms={:.4f} sync_next_ms={:.4f} prefetch_next_share={:.5f} thread_cpu_ms premade={:.3f} prefetch={:.3f} "
       "sync={:.3f} loss_sum={:.3f}\n",
-      threads, aug ? 1 : 0, steps, runs, 1e3 * mp, 1e3 * mf, 1e3 * ms, median(ratio_pf), mf / mp, median(ratio_sync),
-      1e3 * median(wait_pf), 1e3 * median(wait_sync), median(wait_pf) / mp, 1e3 * median(cpu_pre), 1e3 * median(cpu_pf),
-      1e3 * median(cpu_sync), sink);
+      threads, aug ? 1 : 0, steps, runs, 1e3 * mp, 1e3 * mf, 1e3 * ms, bench::median(ratio_pf), mf / mp, bench::median(ratio_sync),
+      1e3 * bench::median(wait_pf), 1e3 * bench::median(wait_sync), bench::median(wait_pf) / mp, 1e3 * bench::median(cpu_pre), 1e3 * bench::median(cpu_pf),
+      1e3 * bench::median(cpu_sync), sink);
 }
