@@ -31,7 +31,12 @@ int guarded(const std::function<int()>& body) {
 }  // namespace descent::cli
 
 int main(int argc, char** argv) {
-  descent::dist::init(argc, argv);  // MPI only under mpirun/srun; a plain run stays one process
+  try {
+    descent::dist::init(argc, argv);  // MPI only under mpirun/srun; a plain run stays one process
+  } catch (const descent::Error& e) {
+    std::fprintf(stderr, "descent: %s\n", e.what());
+    return 2;
+  }
   CLI::App app{"descent: train neural networks on the CPU, from one laptop to an MPI cluster"};
   app.require_subcommand(0, 1);
   bool version = false;

@@ -217,3 +217,25 @@ TEST(Dist, VersionSaysWhetherMpiIsBuilt) {
   EXPECT_NE(text.str().find(dist::mpi_built() ? "(MPI: on)" : "(MPI: off)"), std::string::npos) << text.str();
   std::remove(out.c_str());
 }
+
+// A descent built without MPI and started by a launcher as several processes refuses to run (each
+// would train alone into the same run directory). Only a build without MPI can run this: with MPI
+// the launcher variables below would make MPI_Init look for a launcher that is not there.
+TEST(Dist, WithoutMpiSeveralLaunchedProcessesAreRefused) {
+  if (dist::mpi_built()) GTEST_SKIP() << "descent is built with MPI; the check is for DESCENT_USE_MPI=OFF builds";
+  const std::string err = ::testing::TempDir() + "descent_dist_no_mpi.txt";
+  const std::string dir = ::testing::TempDir() + "descent_dist_no_mpi_run";
+  int status = std::system(("OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 " + std::string(DESCENT_CLI) +
+                            " train " + DESCENT_SOURCE_DIR + "/examples/xor.toml --out " + dir + " 2> " + err)
+                               .c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  std::ifstream in(err);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("started as one of 2 processes by an MPI launcher, but this descent was built without MPI"),
+            std::string::npos)
+      << text.str();
+  EXPECT_FALSE(std::ifstream(dir + "/metrics.jsonl").good()) << "nothing may have been written";
+  std::remove(err.c_str());
+}

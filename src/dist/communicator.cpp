@@ -91,7 +91,18 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 void init(int& argc, char**& argv) {
   if (world_slot()->size() > 1 || !detail::launched_by_mpi()) return;  // done, or a plain run
-  if (detail::init_mpi(argc, argv)) world_slot() = detail::make_mpi_world();
+  if (detail::init_mpi(argc, argv)) {
+    world_slot() = detail::make_mpi_world();
+    return;
+  }
+  // Started as one of several processes by a launcher, but unable to talk to the others: each
+  // would train alone and all would write the same run directory. Refuse before anything starts.
+  if (const int n = detail::launcher_world_size(); n > 1)
+    throw Error(fmt::format(
+        "dist: started as one of {} processes by an MPI launcher, but this descent was built without MPI "
+        "(DESCENT_USE_MPI=OFF): every process would train alone and overwrite the others' run; rebuild with "
+        "-DDESCENT_USE_MPI=ON or run a single process",
+        n));
 }
 
 Communicator& world() { return *world_slot(); }

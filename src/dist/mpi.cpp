@@ -22,6 +22,12 @@ bool launched_by_mpi() {
   return false;
 }
 
+int launcher_world_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"})
+    if (const char* s = std::getenv(v); s != nullptr && *s != '\0') return std::atoi(s);
+  return 0;
+}
+
 #ifdef DESCENT_WITH_MPI
 namespace {
 

@@ -9,6 +9,8 @@ namespace descent::dist::detail {
 
 /// True when this process was started by an MPI launcher (mpirun, mpiexec, srun).
 bool launched_by_mpi();
+/// How many processes the launcher started (from its environment; 0 when it does not say).
+int launcher_world_size();
 /// MPI_Init_thread (funneled) and an exit handler that finalizes; false without MPI in the build.
 bool init_mpi(int& argc, char**& argv);
 /// A communicator over MPI_COMM_WORLD; init_mpi must have succeeded.
