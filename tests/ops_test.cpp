@@ -687,7 +687,8 @@ TEST(MaxPool2dRelu, nan_propagates_and_inference_keeps_no_indices) {
 
 // conv2d_pool_relu (pooled in oneDNN's blocked layout, the conv's gradient built there) against
 // the three ops in a row, bit for bit in float32: the reference CNN's two layers (32 and 64
-// channels, an odd 11x11 output), 6 channels (padded to a block of 16), with and without bias;
+// channels, an odd 11x11 output), 6 channels (padded to a block of 16), groups, stride and
+// dilation, with and without bias;
 // and the sliced inference of a large batch against the graph-recording forward.
 TEST(Conv2dPoolRelu, equals_conv_relu_pool_bit_for_bit) {
   struct Case {
@@ -696,7 +697,9 @@ TEST(Conv2dPoolRelu, equals_conv_relu_pool_bit_for_bit) {
   };
   const Case cases[] = {{{8, 1, 28, 28}, {32, 1, 3, 3}, {}},
                         {{8, 32, 13, 13}, {64, 32, 3, 3}, {}},
-                        {{3, 2, 12, 11}, {6, 2, 3, 3}, {.padding = {1, 1}}}};
+                        {{3, 2, 12, 11}, {6, 2, 3, 3}, {.padding = {1, 1}}},
+                        {{2, 4, 9, 9}, {6, 2, 3, 3}, {.groups = 2}},
+                        {{1, 3, 15, 14}, {8, 3, 3, 2}, {.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}}}};
   uint64_t seed = 500;
   for (const Case& c : cases)
     for (bool with_bias : {true, false}) {
