@@ -31,6 +31,15 @@ inline std::vector<std::string> data_overrides() {
                             "-ubyte.gz") + "\"");
   return v;
 }
+/// The same as lines of a study file's [set] table ("data.train_images" = "...").
+inline std::string data_set_table_lines() {
+  std::string s;
+  for (const auto& o : data_overrides()) {
+    const size_t eq = o.find('=');
+    s.append(1, '"').append(o, 0, eq).append("\" = ").append(o, eq + 1).append(1, '\n');
+  }
+  return s;
+}
 /// The same as command-line arguments (leading space).
 inline std::string data_sets() {
   std::string s;

@@ -24,6 +24,7 @@
 
 #include "descent/dist.h"
 #include "descent/hpo.h"
+#include "diag_test_util.h"
 
 namespace fs = std::filesystem;
 namespace hpo = descent::hpo;
@@ -151,12 +152,7 @@ TEST(HpoMpi, DescentTrainTrialsRunOnTheRanksAsOneProcessRuns) {
       "base = \"{}\"\nmetric = \"test_acc\"\ndirection = \"maximize\"\ntrials = 2\nsampler = \"random\"\n"
       "[set]\n\"train.epochs\" = 1\n",
       (diag / "healthy.toml").string());
-  const std::pair<const char*, const char*> files[] = {{"train_images", "train-images-idx3"},
-                                                       {"train_labels", "train-labels-idx1"},
-                                                       {"test_images", "test-images-idx3"},
-                                                       {"test_labels", "test-labels-idx1"}};
-  for (const auto& [key, file] : files)  // the fixture's paths are relative to the repository
-    text += fmt::format("\"data.{}\" = \"{}\"\n", key, (diag / fmt::format("blobs-{}-ubyte.gz", file)).string());
+  text += descent::diag_test::data_set_table_lines();  // the fixture's paths are relative to the repository
   text += "[space]\n\"optimizer.lr\" = { type = \"loguniform\", low = 0.01, high = 0.1 }\n";
   std::ofstream(dir.path() / "study.toml") << text;
   const fs::path out = dir.path() / "study";

@@ -6,6 +6,7 @@
 //   by hand in a comment, or a case in scripts/hpo_optuna_reference.py (regenerate the JSON);
 // - driver behaviour: a mode of tests/data/hpo/fake_trainer.sh and a Driver* test around it.
 #include "descent/hpo.h"
+#include "diag_test_util.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -1093,12 +1094,7 @@ TEST(HpoDriver, RealTrainersHealthVerdictsPruneTrials) {
       "base = \"{}\"\nmetric = \"test_acc\"\ndirection = \"maximize\"\nsampler = \"grid\"\n"
       "[set]\n\"train.epochs\" = 30\n\"health.guard_retries\" = 0\n",
       (diag / "healthy.toml").string());
-  const std::pair<const char*, const char*> files[] = {{"train_images", "train-images-idx3"},
-                                                       {"train_labels", "train-labels-idx1"},
-                                                       {"test_images", "test-images-idx3"},
-                                                       {"test_labels", "test-labels-idx1"}};
-  for (const auto& [key, file] : files)  // the fixture's paths are relative to the repository
-    text += fmt::format("\"data.{}\" = \"{}\"\n", key, (diag / fmt::format("blobs-{}-ubyte.gz", file)).string());
+  text += descent::diag_test::data_set_table_lines();  // the fixture's paths are relative to the repository
   text +=
       "[space]\n\"optimizer.lr\" = { type = \"categorical\", choices = [0.1, 10.0] }\n"
       "\"model.init\" = { type = \"categorical\", choices = [\"xavier_uniform\", \"zeros\"], "
