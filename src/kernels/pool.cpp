@@ -85,16 +85,24 @@ void max_row_2x2(const T* r0, const T* r1, T* y, int32_t* arg, int64_t ow, int32
 // even/odd permutes, and the tail of a row is masked (loads and stores never pass the row).
 const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
 
+// The lane masks of one step over a row with `left` windows still to do: the windows (at most
+// 16), then the first and second 16 of their 2 x windows inputs in the row.
+struct StepMasks {
+  __mmask16 windows, inputs_lo, inputs_hi;
+};
+inline StepMasks step_masks(int64_t left) {
+  const int64_t n = std::min<int64_t>(16, left), n2 = 2 * n;
+  return {static_cast<__mmask16>((1u << n) - 1), static_cast<__mmask16>(n2 >= 16 ? 0xFFFFu : (1u << n2) - 1),
+          static_cast<__mmask16>(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0u)};
+}
+
 __attribute__((target("avx512f"))) void max_row_2x2_avx512(const float* r0, const float* r1, float* y, int32_t* arg,
                                                             int64_t ow, int32_t base, int32_t w, bool relu) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t ox = 0; ox < ow; ox += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - ox), n2 = 2 * n;
-    const auto mo = static_cast<__mmask16>((1u << n) - 1);
-    const auto mlo = static_cast<__mmask16>(n2 >= 16 ? 0xFFFFu : (1u << n2) - 1);
-    const auto mhi = static_cast<__mmask16>(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0u);
+    const auto [mo, mlo, mhi] = step_masks(ow - ox);
     const float* p0 = r0 + 2 * ox;
     const float* p1 = r1 + 2 * ox;
     const __m512 lo0 = _mm512_maskz_loadu_ps(mlo, p0), hi0 = _mm512_maskz_loadu_ps(mhi, p0 + 16);
@@ -132,10 +140,7 @@ __attribute__((target("avx512f"))) void max_bwd_row_2x2_avx512(const float* g, c
   const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t ox = 0; ox < ow; ox += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - ox), n2 = 2 * n;
-    const auto mo = static_cast<__mmask16>((1u << n) - 1);
-    const auto mlo = static_cast<__mmask16>(n2 >= 16 ? 0xFFFFu : (1u << n2) - 1);
-    const auto mhi = static_cast<__mmask16>(n2 > 16 ? (1u << (n2 - 16)) - 1 : 0u);
+    const auto [mo, mlo, mhi] = step_masks(ow - ox);
     __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(mo, g + ox), zero);
     if (relu_y) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(mo, relu_y + ox), zero, _CMP_GT_OQ), v);
     const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * static_cast<int32_t>(ox)), even);
