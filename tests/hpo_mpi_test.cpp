@@ -41,19 +41,9 @@ std::string why_not_mpi() {
 using process_test::read_file;
 using process_test::RunResult;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / fmt::format("descent_hpo_mpi_{}_{}", info->name(), getpid());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A fresh folder per test under the system temp dir, removed afterwards.
+struct TempDir : process_test::TempDir {
+  TempDir() : process_test::TempDir("hpo_mpi") {}
 };
 
 // `descent tune ARGS` on two ranks; `timeout` turns a hang into a failure.

@@ -30,6 +30,7 @@
 #include "descent/error.h"
 #include "hpo/storage.h"
 #include "hpo/trial_output.h"
+#include "process_test_util.h"
 
 namespace hpo = descent::hpo;
 namespace fs = std::filesystem;
@@ -55,20 +56,8 @@ int count_lines(const fs::path& file) {
 }
 
 // A fresh folder per test under the system temp dir, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("descent_hpo_{}_{}_{}", info->test_suite_name(), info->name(), getpid());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : process_test::TempDir {
+  TempDir() : process_test::TempDir("hpo") {}
 };
 
 hpo::Trial complete(int number, double value, std::map<int, double> curve = {}, hpo::Params params = {}) {

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +32,22 @@ inline fs::path temp_dir(const std::string& suite, const std::string& name) {
   fs::create_directories(d);
   return d;
 }
+
+/// A fresh folder for the running test (temp_dir(suite, "TESTSUITE_TEST")), removed with the object.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& suite) {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = temp_dir(suite, std::string(info->test_suite_name()) + "_" + info->name());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
 
 /// What a command did: its exit code (-1 when killed by a signal), stdout, stderr, wall seconds.
 struct RunResult {
