@@ -593,6 +593,21 @@ TEST(LinearRelu, fused_matches_composite_forward_and_backward) {
     }
 }
 
+// Output and gradients (x, w, then b when defined) of y = f(x, w, b) on fresh leaves, with
+// seed(y) as the incoming gradient: what the fused-conv tests compare between two paths.
+std::vector<std::vector<double>> conv_outputs_and_grads(
+    const Tensor& x, const Tensor& w, const Tensor& b,
+    const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& f,
+    const std::function<Tensor(const Tensor&)>& seed) {
+  Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
+  Tensor bs = b.defined() ? b.detach().requires_grad_() : Tensor();
+  Tensor y = f(xs, ws, bs);
+  y.backward(seed(y));
+  std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
+  if (b.defined()) out.push_back(bs.grad().to_vector());
+  return out;
+}
+
 // conv2d_relu (oneDNN post-op forward, masked backward) against the composite relu(conv2d()) in
 // float32: values and every gradient, with and without bias, on the reference CNN's first layer.
 TEST(Conv2dRelu, fused_matches_composite_forward_and_backward) {
@@ -610,13 +625,12 @@ TEST(Conv2dRelu, fused_matches_composite_forward_and_backward) {
       Tensor w = random_tensor(c.w, DType::F32, -0.5, 0.5, seed++);
       Tensor b = with_bias ? random_tensor({c.w[0]}, DType::F32, -0.5, 0.5, seed++) : Tensor();
       auto run = [&](bool fused) {
-        Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
-        Tensor bs = with_bias ? b.detach().requires_grad_() : Tensor();
-        Tensor y = fused ? ops::conv2d_relu(xs, ws, bs, c.opt) : ops::relu(ops::conv2d(xs, ws, bs, c.opt));
-        y.backward(ops::mul(y.detach(), y.detach()) + 0.5);  // a gradient that varies per element
-        std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
-        if (with_bias) out.push_back(bs.grad().to_vector());
-        return out;
+        return conv_outputs_and_grads(
+            x, w, b,
+            [&](const Tensor& xs, const Tensor& ws, const Tensor& bs) {
+              return fused ? ops::conv2d_relu(xs, ws, bs, c.opt) : ops::relu(ops::conv2d(xs, ws, bs, c.opt));
+            },
+            [](const Tensor& y) { return ops::mul(y.detach(), y.detach()) + 0.5; });  // varies per element
       };
       const auto want = run(false), got = run(true);
       ASSERT_EQ(got.size(), want.size());
@@ -664,7 +678,7 @@ TEST(MaxPool2dRelu, equals_both_composites_bit_for_bit) {
     }
 }
 
-TEST(MaxPool2dRelu, nan_propagates_and_inference_keeps_no_indices) {
+TEST(MaxPool2dRelu, nan_propagates_and_inference_records_no_graph) {
   std::vector<double> v(16, -1.0);
   v[5] = std::numeric_limits<double>::quiet_NaN();  // in the first 2x2 window of row pair 1
   for (DType d : {DType::F32, DType::F64}) {
@@ -708,14 +722,13 @@ TEST(Conv2dPoolRelu, equals_conv_relu_pool_bit_for_bit) {
       Tensor w = random_tensor(c.w, DType::F32, -0.5, 0.5, seed++);
       Tensor b = with_bias ? random_tensor({c.w[0]}, DType::F32, -0.5, 0.5, seed++) : Tensor();
       auto run = [&](bool fused) {
-        Tensor xs = x.detach().requires_grad_(), ws = w.detach().requires_grad_();
-        Tensor bs = with_bias ? b.detach().requires_grad_() : Tensor();
-        Tensor y = fused ? ops::conv2d_pool_relu(xs, ws, bs, c.opt)
-                         : ops::max_pool2d(ops::relu(ops::conv2d(xs, ws, bs, c.opt)));
-        y.backward(small_int_tensor(y.shape(), DType::F32, 5, 9) - 1.5);
-        std::vector<std::vector<double>> out{y.to_vector(), xs.grad().to_vector(), ws.grad().to_vector()};
-        if (with_bias) out.push_back(bs.grad().to_vector());
-        return out;
+        return conv_outputs_and_grads(
+            x, w, b,
+            [&](const Tensor& xs, const Tensor& ws, const Tensor& bs) {
+              return fused ? ops::conv2d_pool_relu(xs, ws, bs, c.opt)
+                           : ops::max_pool2d(ops::relu(ops::conv2d(xs, ws, bs, c.opt)));
+            },
+            [](const Tensor& y) { return small_int_tensor(y.shape(), DType::F32, 5, 9) - 1.5; });
       };
       const auto want = run(false), got = run(true);
       ASSERT_EQ(got.size(), want.size());
@@ -729,6 +742,18 @@ TEST(Conv2dPoolRelu, equals_conv_relu_pool_bit_for_bit) {
   EXPECT_ERROR_HAS(ops::conv2d_pool_relu(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3})),
                    "conv2d_pool_relu: the convolution's output 1x1 is smaller than the 2x2 pool");
   EXPECT_ERROR_HAS(ops::conv2d_pool_relu(zeros({1, 2, 5, 5}), zeros({2, 3, 3, 3})), "conv2d_pool_relu: input [1, 2, 5, 5]");
+}
+
+// A float32 convolution over more than 128 images runs in 128-image slices (the reorder arena
+// stays at a training batch's size): every slice, the short last one included, lands where it
+// belongs, against the float64 loops.
+TEST(Conv2d, large_batches_run_in_slices) {
+  Tensor x = random_tensor({300, 3, 10, 10}, DType::F64, -1, 1, 41), w = random_tensor({8, 3, 3, 3}, DType::F64, -1, 1, 42);
+  Tensor b = random_tensor({8}, DType::F64, -1, 1, 43);
+  const auto want = ops::conv2d(x, w, b, {.padding = {1, 1}}).to_vector();
+  const auto got = ops::conv2d(x.to(DType::F32), w.to(DType::F32), b.to(DType::F32), {.padding = {1, 1}}).to_vector();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i]))) << "at " << i;
 }
 
 TEST(LinearRelu, float64_and_errors) {
