@@ -6,8 +6,13 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
+// The AVX-512 paths: x86-64 with GCC (target attributes), not under AddressSanitizer (masked
+// loads and stores near a buffer's end look like overflows to it).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define DESCENT_BLOCKED_POOL_AVX512 1
+#include "kernels/max_step_avx512.h"
+#else
+#define DESCENT_BLOCKED_POOL_AVX512 0
 #endif
 
 namespace descent::kernels {
@@ -66,8 +71,7 @@ void backward_portable(const BlockedDims& d, const T* gy, const uint8_t* code, T
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-#define DESCENT_BLOCKED_POOL_AVX512 1
+#if DESCENT_BLOCKED_POOL_AVX512
 const bool kHaveAvx512 = __builtin_cpu_supports("avx512f");
 
 __attribute__((target("avx512f"))) void forward_avx512(const BlockedDims& d, const float* x, float* y,
@@ -83,18 +87,11 @@ __attribute__((target("avx512f"))) void forward_avx512(const BlockedDims& d, con
         const __m512 v1 = _mm512_loadu_ps(a + 16), v2 = _mm512_loadu_ps(c), v3 = _mm512_loadu_ps(c + 16);
         __m512 m = _mm512_loadu_ps(a);
         __m512i k = _mm512_setzero_si512();
-        __mmask16 t = _mm512_cmp_ps_mask(v1, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q);
-        m = _mm512_mask_blend_ps(t, m, v1);
-        k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(1));
-        t = _mm512_cmp_ps_mask(v2, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v2, v2, _CMP_UNORD_Q);
-        m = _mm512_mask_blend_ps(t, m, v2);
-        k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(2));
-        t = _mm512_cmp_ps_mask(v3, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v3, v3, _CMP_UNORD_Q);
-        m = _mm512_mask_blend_ps(t, m, v3);
-        k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(3));
+        avx512::take_max(v1, 1, m, k);
+        avx512::take_max(v2, 2, m, k);
+        avx512::take_max(v3, 3, m, k);
         const __mmask16 pos = _mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ);
-        const __mmask16 nan = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);
-        _mm512_storeu_ps(y + o, _mm512_maskz_mov_ps(pos | nan, m));
+        _mm512_storeu_ps(y + o, _mm512_maskz_mov_ps(avx512::relu_keeps(m), m));
         if (code) {
           k = _mm512_mask_blend_epi32(pos, _mm512_set1_epi32(kPoolNoGrad), k);
           // (the masked forms: GCC 12 warns that the unmasked ones read an undefined register)
@@ -131,8 +128,6 @@ __attribute__((target("avx512f"))) void backward_avx512(const BlockedDims& d, co
     std::fill(plane + 2 * oh * w * 16, plane + h * w * 16, 0.0f);
   }
 }
-#else
-#define DESCENT_BLOCKED_POOL_AVX512 0
 #endif
 
 }  // namespace

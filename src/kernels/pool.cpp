@@ -8,8 +8,13 @@
 #include <limits>
 #include <type_traits>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
+// The AVX-512 paths: x86-64 with GCC (target attributes), not under AddressSanitizer (masked
+// loads and stores near a buffer's end look like overflows to it).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define DESCENT_POOL_AVX512 1
+#include "kernels/max_step_avx512.h"
+#else
+#define DESCENT_POOL_AVX512 0
 #endif
 
 namespace descent::kernels {
@@ -78,8 +83,7 @@ void max_row_2x2(const T* r0, const T* r1, T* y, int32_t* arg, int64_t ow, int32
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-#define DESCENT_POOL_AVX512 1
+#if DESCENT_POOL_AVX512
 // The library is built for baseline x86-64; these two row kernels are compiled for AVX-512 and
 // chosen at run time. Lanes are windows: a window's four inputs are gathered from the two rows by
 // even/odd permutes, and the tail of a row is masked (loads and stores never pass the row).
@@ -100,7 +104,6 @@ __attribute__((target("avx512f"))) void max_row_2x2_avx512(const float* r0, cons
                                                             int64_t ow, int32_t base, int32_t w, bool relu) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512 zero = _mm512_setzero_ps();
   for (int64_t ox = 0; ox < ow; ox += 16) {
     const auto [mo, mlo, mhi] = step_masks(ow - ox);
     const float* p0 = r0 + 2 * ox;
@@ -111,16 +114,10 @@ __attribute__((target("avx512f"))) void max_row_2x2_avx512(const float* r0, cons
     const __m512 c = _mm512_permutex2var_ps(lo1, even, hi1), d = _mm512_permutex2var_ps(lo1, odd, hi1);
     __m512 m = a;
     __m512i k = _mm512_setzero_si512();
-    __mmask16 t = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
-    m = _mm512_mask_blend_ps(t, m, b);
-    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(1));
-    t = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
-    m = _mm512_mask_blend_ps(t, m, c);
-    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(w));
-    t = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
-    m = _mm512_mask_blend_ps(t, m, d);
-    k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(w + 1));
-    if (relu) m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q), m);
+    avx512::take_max(b, 1, m, k);
+    avx512::take_max(c, w, m, k);
+    avx512::take_max(d, w + 1, m, k);
+    if (relu) m = _mm512_maskz_mov_ps(avx512::relu_keeps(m), m);
     _mm512_mask_storeu_ps(y + ox, mo, m);
     if (arg) {
       const __m512i first = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * static_cast<int32_t>(ox)), even);
@@ -155,8 +152,6 @@ __attribute__((target("avx512f"))) void max_bwd_row_2x2_avx512(const float* g, c
     _mm512_mask_storeu_ps(q1 + 2 * ox + 16, mhi, _mm512_permutex2var_ps(v10, hi, v11));
   }
 }
-#else
-#define DESCENT_POOL_AVX512 0
 #endif
 
 template <class T>
