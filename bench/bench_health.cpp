@@ -29,16 +29,6 @@
 using namespace descent;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   const int64_t rounds = argc > 1 ? std::atoll(argv[1]) : 12;
   const int64_t chunk = argc > 2 ? std::atoll(argv[2]) : 100;
@@ -77,7 +67,7 @@ int main(int argc, char** argv) {
   // One Trainer step; `h` = the health object driven around it (null: none).
   double cpu = 0;  // CPU seconds of the last chunk
   auto run = [&](diag::TrainingHealth* h, int64_t& h_step) {
-    const double c0 = cpu_seconds();
+    const double c0 = bench::cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < chunk; ++i) {
       next();
@@ -90,7 +80,7 @@ int main(int argc, char** argv) {
       opt.step();
       if (h) h->after_update();
     }
-    cpu = cpu_seconds() - c0;
+    cpu = bench::cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
   int64_t none = 0;

@@ -38,18 +38,6 @@
 using namespace descent;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// CPU seconds of the calling thread: unlike wall time, not inflated while the thread waits for
-// a core on a busy machine.
-double thread_cpu() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   const int steps = argc > 1 ? std::atoi(argv[1]) : 40;
   const int runs = argc > 2 ? std::atoi(argv[2]) : 9;
@@ -90,17 +78,17 @@ int main(int argc, char** argv) {
   };
   // Seconds per step of one block; `cpu` gets the training thread's CPU seconds per step.
   auto block_premade = [&](double& cpu) {
-    const double c0 = thread_cpu();
+    const double c0 = bench::cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     auto t0 = Clock::now();
     for (const auto& b : premade) step(b);
-    cpu = (thread_cpu() - c0) / steps;
+    cpu = (bench::cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - c0) / steps;
     return std::chrono::duration<double>(Clock::now() - t0).count() / steps;
   };
   // Also adds to `wait` the seconds per step spent inside loader.next(): the data time the step
   // still sees (for the sync loader: the whole batch making).
   auto block_loader = [&](data::Loader& loader, double& wait, double& cpu) {
     loader.start_epoch(0);  // same batches as premade; a prefetch loader starts making them here
-    const double c0 = thread_cpu();
+    const double c0 = bench::cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     auto t0 = Clock::now();
     double in_next = 0;
     data::Batch b;
@@ -112,7 +100,7 @@ int main(int argc, char** argv) {
       step(b);
     }
     wait = in_next / steps;
-    cpu = (thread_cpu() - c0) / steps;
+    cpu = (bench::cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - c0) / steps;
     return std::chrono::duration<double>(Clock::now() - t0).count() / steps;
   };
 

@@ -1,6 +1,8 @@
 // Shared by the benchmarks: the median, the reference models of issue 10 (the same layers and
 // seeds in every benchmark, so their numbers describe one network), and the MLP's GEMM floor.
 #pragma once
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -18,6 +20,14 @@ inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// CPU seconds of `clock`: CLOCK_THREAD_CPUTIME_ID for the calling thread (unlike wall time, not
+/// inflated while it waits for a core on a busy machine), CLOCK_PROCESS_CPUTIME_ID for all threads.
+inline double cpu_seconds(clockid_t clock) {
+  timespec t{};
+  clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 /// The reference MLP 784-256-256-10 with ReLU, layers seeded 1, 2, 3.
